@@ -1,0 +1,131 @@
+"""Grade one exercise of one submission: check it exists, scan it, import it once in a sandbox, then
+run the exercise's tests through pytest (in this process: it never executes submission code) and
+collect each test's outcome."""
+
+from __future__ import annotations
+
+import time
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from grader import scan
+from grader.catalog import PACKAGE_DIR, Exercise
+from grader.errors import ProbeFailure, format_raised
+from grader.plugin import NOT_SUBMITTED
+from grader.probes import imported
+from grader.results import ExerciseResult, TestResult
+from grader.sandbox import Sandbox
+
+PYTEST_INI = PACKAGE_DIR / "pytest.ini"
+
+
+class _Collector:
+    """A pytest plugin object that keeps each test's outcome, points and message."""
+
+    def __init__(self) -> None:
+        self.tests: dict[str, TestResult] = {}
+        self.collected: dict[str, float] = {}
+        self.errors: list[str] = []
+
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        marker = item.get_closest_marker("points")
+        self.collected[item.name] = float(marker.args[0]) if marker and marker.args else 1.0
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.errors.append(str(report.longrepr))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if "dlkata_outcome" not in props:
+            return
+        name = report.nodeid.split("::")[-1]
+        max_points = float(props["dlkata_points"])
+        passed = props["dlkata_outcome"] == "passed"
+        self.tests[name] = TestResult(name, props["dlkata_outcome"], max_points if passed else 0.0,
+                                      max_points, props["dlkata_message"])
+
+
+def _plugin_args() -> list[str]:
+    """Load the plugin by module name unless pytest's entry-point autoload already does."""
+    names = {ep.name for ep in metadata.entry_points(group="pytest11")}
+    import os
+
+    return [] if "dlkata" in names and not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") else ["-p", "grader.plugin"]
+
+
+def run_pytest(test_file: Path, submission_root: Path, *, isolation: str, collect_only: bool = False,
+               test_timeout_s: float = 120.0, extra: list[str] | None = None) -> _Collector:
+    collector = _Collector()
+    args = [str(test_file), "-c", str(PYTEST_INI), "--rootdir", str(test_file.parent),
+            "-p", "no:cacheprovider", "-p", "no:terminal", *_plugin_args(),
+            "--dlkata-submission", str(submission_root), "--dlkata-isolation", isolation,
+            "--timeout", str(test_timeout_s), *(extra or [])]
+    if collect_only:
+        args.append("--collect-only")
+    pytest.main(args, plugins=[collector])
+    return collector
+
+
+def _all_tests(collector: _Collector, outcome: str, message: str) -> list[TestResult]:
+    return [TestResult(name, outcome, 0.0, pts, message) for name, pts in collector.collected.items()]
+
+
+def _scaled(exercise: Exercise, tests: list[TestResult]) -> tuple[float, float]:
+    earned = sum(t.points for t in tests)
+    total = sum(t.max_points for t in tests)
+    if exercise.points is None or total == 0:
+        return earned, total
+    return exercise.points * earned / total, exercise.points
+
+
+def grade_exercise(exercise: Exercise, submission_root: Path, *, isolation: str = "sandbox",
+                   tests: Path | None = None, extra: list[str] | None = None) -> ExerciseResult:
+    """Run ``tests`` (default: the hidden tests) of ``exercise`` against ``submission_root``."""
+    started = time.perf_counter()
+    test_file = tests or exercise.hidden_tests
+    module = submission_root / exercise.id / f"{exercise.id}.py"
+    stopped = _precheck(exercise, module, isolation)
+    if stopped:
+        outcome, message = stopped
+        collector = run_pytest(test_file, submission_root, isolation=isolation, collect_only=True)
+        results = _all_tests(collector, outcome, message.splitlines()[0])
+    else:
+        outcome, message = "graded", ""
+        collector = run_pytest(test_file, submission_root, isolation=isolation,
+                               test_timeout_s=max(60.0, 12 * exercise.timeout_s), extra=extra)
+        results = [collector.tests.get(name) or TestResult(name, "error", 0.0, pts, "the test did not run")
+                   for name, pts in collector.collected.items()]
+    if collector.errors:
+        outcome, message = "error", "the grader could not load its tests:\n" + "\n".join(collector.errors)
+    score, max_score = _scaled(exercise, results)
+    return ExerciseResult(exercise.id, exercise.title, round(score, 6), round(max_score, 6), results,
+                          outcome, message, round(time.perf_counter() - started, 3))
+
+
+def _precheck(exercise: Exercise, module: Path, isolation: str) -> tuple[str, str] | None:
+    """Why no test can pass, said once for the exercise: missing, forbidden spelling, import failure."""
+    if not module.is_file():
+        return "error", NOT_SUBMITTED
+    source = module.read_text(encoding="utf-8", errors="replace")
+    try:
+        uses = scan.forbidden_uses(source, exercise.forbidden)
+    except SyntaxError as exc:
+        line = (exc.text or "").rstrip()
+        return "error", (f"{module.name} has a syntax error at line {exc.lineno}: {exc.msg}"
+                         + (f"\n    {line}" if line else ""))
+    if uses:
+        where = "; ".join(f"line {u.line}: {u.name}" for u in uses)
+        return "forbidden", f"{module.name} uses a forbidden API ({where}): implement it yourself"
+    sandbox = Sandbox(module, exercise.id, timeout_s=max(exercise.timeout_s, 10.0),
+                      inline=isolation == "inline")
+    try:
+        sandbox.run(imported)
+    except ProbeFailure as failure:
+        record = getattr(failure, "record", None)
+        return failure.outcome, format_raised(record) if record else failure.message
+    finally:
+        sandbox.close()
+    return None

@@ -1,0 +1,297 @@
+"""Run probes against a submission in a separate process.
+
+One sandbox serves one test: a child forked from a warm fork server (which imported torch and the test
+helpers but never ran a multi-threaded op, so forking it is safe) imports the submission once and runs
+each probe the test sends. The child returns plain data through ``wire``; learner exceptions come back
+as text. A probe that exceeds the exercise's timeout, or a child that dies, fails the test with outcome
+``timeout`` or ``crashed``, and every later probe of that test fails the same way at once (so a property
+test that shrinks does not wait out the timeout again and again).
+
+``inline=True`` runs the probes in this process instead (same guard, same wire round trip): the learner's
+quick ``check`` and plain ``pytest exercises/<id>``, where a fast start matters more than isolation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pickle
+import socket
+import subprocess
+import signal
+import sys
+import tempfile
+import traceback
+import types
+from pathlib import Path
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+from grader import wire
+from grader.errors import (ForbiddenCall, ProbeCrashed, ProbeFailure, ProbeTimeout, SubmissionRaised,
+                           UnsupportedResult)
+from grader.guard import ForbiddenAPIError, Guard
+from grader.limits import Limits, apply_limits
+
+
+
+class ForkServer:
+    """The grader's handle on ``grader.zygote``, started once per grader process."""
+
+    def __init__(self) -> None:
+        self._control, theirs = socket.socketpair()
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        self._process = subprocess.Popen([sys.executable, "-m", "grader.zygote", str(theirs.fileno())],
+                                         pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+
+    def _ask(self, request: tuple, fds: list[int] = ()) -> tuple:
+        socket.send_fds(self._control, [pickle.dumps(request)], list(fds))
+        reply = self._control.recv(1 << 16)
+        if not reply:
+            raise RuntimeError("the grader's fork server died; rerun the grade")
+        return pickle.loads(reply)
+
+    def spawn(self, spec: dict) -> tuple[int, Connection]:
+        """Fork a sandbox serving ``spec``; returns its pid and the grader's end of its pipe."""
+        ours, theirs = socket.socketpair()
+        try:
+            _, pid = self._ask(("spawn", spec), [theirs.fileno()])
+        finally:
+            theirs.close()
+        return pid, Connection(ours.detach())
+
+    def reap(self, pid: int) -> int | None:
+        """The sandbox's exit code once it has died (negative: killed by that signal)."""
+        return self._ask(("reap", pid))[1]
+
+
+_server: ForkServer | None = None
+
+
+def fork_server() -> ForkServer:
+    global _server
+    if _server is None or _server._process.poll() is not None:
+        _server = ForkServer()
+    return _server
+
+
+# -- sandbox side --------------------------------------------------------------------------------
+
+def load_submission(path: Path, name: str, guard: Guard) -> types.ModuleType:
+    """Import ``path`` as module ``name`` without putting its folder on sys.path, then guard it."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    guard.wrap_module(module)
+    return module
+
+
+_probe_modules: dict[str, types.ModuleType] = {}
+
+
+def _probe_function(file: str, qualname: str) -> Callable:
+    module = _probe_modules.get(file)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(f"dlkata_probes_{len(_probe_modules)}", file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _probe_modules[file] = module
+    return getattr(module, qualname)
+
+
+def exception_record(exc: BaseException, learner_file: Path, when: str = "") -> dict:
+    """The learner's exception as plain text: type, MRO names, message, their frames only."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if Path(f.filename) == learner_file]
+    shown = mine + ([frames[-1]] if frames and frames[-1] not in mine else [])
+    lines = [f'  File "{Path(f.filename).name}", line {f.lineno}, in {f.name}\n    {f.line or ""}'.rstrip()
+             for f in shown]
+    try:
+        message = str(exc)
+    except BaseException:  # a hostile __str__
+        message = "<unprintable message>"
+    return {"kind": "raised", "type": type(exc).__name__,
+            "mro": [c.__name__ for c in type(exc).__mro__], "message": message[:4000],
+            "file": learner_file.name + when, "traceback": "\n".join(lines)[-4000:]}
+
+
+class _Session:
+    """The sandbox-side state: the guard, the imported submission (or why it failed)."""
+
+    def __init__(self, spec: dict) -> None:
+        self.path = Path(spec["module_path"])
+        self.guard = Guard(spec["forbidden"], spec["forbidden_aten"])
+        self.guard.install()
+        self.module: types.ModuleType | None = None
+        self.import_error: dict | None = None
+        try:
+            self.module = load_submission(self.path, spec["module_name"], self.guard)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt at import count as errors too
+            self.import_error = exception_record(exc, self.path, " (while importing)")
+            self.import_error["kind"] = "import"
+
+    def handle(self, probe: Callable | tuple[str, str], args: tuple, kwargs: dict) -> dict:
+        """Run one probe; ``probe`` is the function, or its (file, qualname) in a sandbox process."""
+        if self.import_error:
+            return {"ok": False, "error": self.import_error}
+        try:
+            if isinstance(probe, tuple):
+                probe = _probe_function(*probe)
+            value = probe(self.module, *args, **kwargs)
+        except ForbiddenAPIError as exc:
+            return {"ok": False, "error": {"kind": "forbidden", "message": str(exc)}}
+        except BaseException as exc:
+            if self.guard.violations:
+                return {"ok": False, "error": {"kind": "forbidden", "message": self.guard.violations[0]}}
+            return {"ok": False, "error": exception_record(exc, self.path)}
+        if self.guard.violations:
+            return {"ok": False, "error": {"kind": "forbidden", "message": self.guard.violations[0]}}
+        return {"ok": True, "value": value}
+
+
+def _reply(conn, envelope: dict) -> None:
+    try:
+        payload = wire.encode(envelope)
+    except wire.Unsupported as exc:
+        payload = wire.encode({"ok": False, "error": {"kind": "unsupported", "message": str(exc)}})
+    except BaseException as exc:  # e.g. a tensor whose storage cannot be read
+        payload = wire.encode({"ok": False, "error": {"kind": "unsupported",
+                                                      "message": f"{wire.UNSUPPORTED}: {type(exc).__name__}"}})
+    conn.send_bytes(payload)
+
+
+def serve(conn, spec: dict) -> None:
+    """Sandbox process main: isolate, import the submission, answer probes until the pipe closes."""
+    os.setsid()  # its own process group, so the grader can kill it and everything it started
+    workdir = tempfile.mkdtemp(prefix="dlkata-sandbox-")
+    os.chdir(workdir)
+    apply_limits(Limits(**spec["limits"]))
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    if not os.environ.get("DLKATA_SANDBOX_STDERR"):  # kept only when debugging the grader itself
+        os.dup2(devnull, 2)
+    session = _Session(spec)
+    while True:
+        try:
+            request = pickle.loads(conn.recv_bytes())  # plain pickle: no torch shared-memory reducers
+        except (EOFError, OSError):
+            break
+        probe, args, kwargs = request
+        _reply(conn, session.handle(probe, args, kwargs))
+    os._exit(0)
+
+
+# -- grader side ---------------------------------------------------------------------------------
+
+def _raise_for(error: dict) -> None:
+    kind = error.get("kind")
+    if kind == "forbidden":
+        raise ForbiddenCall(error["message"])
+    if kind == "unsupported":
+        raise UnsupportedResult(error["message"])
+    raise SubmissionRaised(error)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "the sandbox process vanished"
+    if code < 0:
+        name = signal.Signals(-code).name
+        why = {"SIGSEGV": "segmentation fault", "SIGKILL": "killed, e.g. out of memory",
+               "SIGXCPU": "CPU time limit", "SIGXFSZ": "file size limit", "SIGABRT": "aborted"}.get(name, "")
+        return f"the sandbox process died from {name}" + (f" ({why})" if why else "")
+    return f"the sandbox process exited with status {code} in the middle of a probe (os._exit or a hard exit?)"
+
+
+class Sandbox:
+    """The probes of one test against one submission module."""
+
+    def __init__(self, module_path: Path, module_name: str, *, timeout_s: float,
+                 forbidden: tuple[str, ...] = (), forbidden_aten: tuple[str, ...] = (),
+                 limits: Limits | None = None, inline: bool = False) -> None:
+        self.module_path = Path(module_path).resolve()
+        self.spec = {"module_path": str(self.module_path), "module_name": module_name,
+                     "forbidden": tuple(forbidden), "forbidden_aten": tuple(forbidden_aten),
+                     "limits": vars(limits or Limits(cpu_s=timeout_s * 2 + 5))}
+        self.timeout_s = timeout_s
+        self.inline = inline
+        self._pid: int | None = None
+        self._conn: Connection | None = None
+        self._failure: ProbeFailure | None = None
+        self._session: _Session | None = None
+
+    # -- public ------------------------------------------------------------------------------------
+    def run(self, probe: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Call ``probe(module, *args, **kwargs)`` in the sandbox and return its plain-data result."""
+        if self._failure is not None:
+            raise type(self._failure)(self._failure.message)
+        if self.inline:
+            envelope = self._inline(probe, args, kwargs)
+        else:
+            envelope = self._remote(((_probe_file(probe), probe.__qualname__), args, kwargs))
+        if not envelope["ok"]:
+            _raise_for(envelope["error"])
+        return envelope["value"]
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._kill()
+
+    # -- in process --------------------------------------------------------------------------------
+    def _inline(self, probe: Callable, args: tuple, kwargs: dict) -> dict:
+        if self._session is None:
+            self._session = _Session(self.spec)
+        envelope = self._session.handle(probe, args, kwargs)
+        try:
+            return wire.decode(wire.encode(envelope))
+        except wire.Unsupported as exc:
+            raise UnsupportedResult(str(exc)) from None
+
+    # -- out of process ----------------------------------------------------------------------------
+    def _remote(self, request: tuple) -> dict:
+        if self._pid is None:
+            self._pid, self._conn = fork_server().spawn(self.spec)
+        try:
+            self._conn.send_bytes(pickle.dumps(request))
+            if not self._conn.poll(self.timeout_s):
+                self._fail(ProbeTimeout(f"timeout: the probe ran longer than {self.timeout_s:g} s "
+                                        "(an infinite loop, or far too slow?)"))
+            payload = self._conn.recv_bytes(wire.MAX_RESULT_BYTES)
+        except ProbeFailure:
+            raise
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            code = fork_server().reap(self._pid)
+            self._pid = None
+            self._fail(ProbeCrashed(f"crashed: {_describe_exit(code)}"))
+        except OSError:
+            self._fail(UnsupportedResult(f"{wire.UNSUPPORTED}: larger than {wire.MAX_RESULT_BYTES} bytes"))
+        try:
+            return wire.decode(payload)
+        except wire.Unsupported as exc:
+            raise UnsupportedResult(str(exc)) from None
+
+    def _fail(self, failure: ProbeFailure) -> None:
+        self._failure = failure
+        self._kill()
+        raise failure
+
+    def _kill(self) -> None:
+        if self._pid is None:
+            return
+        for kill in (os.killpg, os.kill):  # its group (it called setsid), then itself if it had not yet
+            try:
+                kill(self._pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        fork_server().reap(self._pid)
+        self._pid = None
+
+
+def _probe_file(probe: Callable) -> str:
+    if "." in probe.__qualname__ or "<" in probe.__qualname__:
+        raise TypeError(f"probe {probe.__qualname__} must be a module-level function of the test file")
+    return probe.__code__.co_filename
