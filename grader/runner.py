@@ -15,7 +15,7 @@ from grader.catalog import PACKAGE_DIR, Exercise
 from grader.errors import ProbeFailure, format_raised
 from grader.plugin import NOT_SUBMITTED
 from grader.probes import imported
-from grader.results import ExerciseResult, TestResult
+from grader.results import ExerciseResult, GradeResult, TestResult
 from grader.sandbox import Sandbox
 
 PYTEST_INI = PACKAGE_DIR / "pytest.ini"
@@ -60,7 +60,7 @@ def run_pytest(test_file: Path, submission_root: Path, *, isolation: str, collec
                test_timeout_s: float = 120.0, extra: list[str] | None = None) -> _Collector:
     collector = _Collector()
     args = [str(test_file), "-c", str(PYTEST_INI), "--rootdir", str(test_file.parent),
-            "-p", "no:cacheprovider", "-p", "no:terminal", *_plugin_args(),
+            "-p", "no:cacheprovider", "-p", "no:terminal", "--import-mode=importlib", *_plugin_args(),
             "--dlkata-submission", str(submission_root), "--dlkata-isolation", isolation,
             "--timeout", str(test_timeout_s), *(extra or [])]
     if collect_only:
@@ -129,3 +129,26 @@ def _precheck(exercise: Exercise, module: Path, isolation: str) -> tuple[str, st
     finally:
         sandbox.close()
     return None
+
+
+def is_submission(path: Path, exercises: tuple[Exercise, ...]) -> bool:
+    """A folder laid out like exercises/: at least one ``<id>/<id>.py`` of a known exercise."""
+    return path.is_dir() and any((path / e.id / f"{e.id}.py").is_file() for e in exercises)
+
+
+def grade_submission(submission_root: Path, exercises: tuple[Exercise, ...], *, isolation: str = "sandbox",
+                     on_result=None) -> GradeResult:
+    """Grade every exercise in ``exercises``; ``on_result(ExerciseResult)`` is called as each finishes."""
+    results = []
+    for exercise in exercises:
+        result = grade_exercise(exercise, submission_root, isolation=isolation)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return GradeResult(str(submission_root), results, isolation=isolation_in_force(isolation))
+
+
+def isolation_in_force(isolation: str) -> str:
+    if isolation == "inline":
+        return "inline (no isolation)"
+    return "process: fork server, own process group and session, rlimits (cpu, address space, file size, open files)"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
+import shutil
 import socket
 import subprocess
 import signal
@@ -165,8 +166,7 @@ def _reply(conn, envelope: dict) -> None:
 def serve(conn, spec: dict) -> None:
     """Sandbox process main: isolate, import the submission, answer probes until the pipe closes."""
     os.setsid()  # its own process group, so the grader can kill it and everything it started
-    workdir = tempfile.mkdtemp(prefix="dlkata-sandbox-")
-    os.chdir(workdir)
+    os.chdir(spec["workdir"])
     apply_limits(Limits(**spec["limits"]))
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -217,6 +217,7 @@ class Sandbox:
                      "limits": vars(limits or Limits(cpu_s=timeout_s * 2 + 5))}
         self.timeout_s = timeout_s
         self.inline = inline
+        self._workdir: str | None = None
         self._pid: int | None = None
         self._conn: Connection | None = None
         self._failure: ProbeFailure | None = None
@@ -240,6 +241,9 @@ class Sandbox:
             self._conn.close()
             self._conn = None
         self._kill()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
     # -- in process --------------------------------------------------------------------------------
     def _inline(self, probe: Callable, args: tuple, kwargs: dict) -> dict:
@@ -254,7 +258,8 @@ class Sandbox:
     # -- out of process ----------------------------------------------------------------------------
     def _remote(self, request: tuple) -> dict:
         if self._pid is None:
-            self._pid, self._conn = fork_server().spawn(self.spec)
+            self._workdir = tempfile.mkdtemp(prefix="dlkata-sandbox-")  # private working directory
+            self._pid, self._conn = fork_server().spawn({**self.spec, "workdir": self._workdir})
         try:
             self._conn.send_bytes(pickle.dumps(request))
             if not self._conn.poll(self.timeout_s):

@@ -1,0 +1,119 @@
+"""The ``dlkata`` command: a thin click layer over the library. Every ``DlkataError`` becomes one line
+on stderr and exit code 2; a grade below ``--min-score`` exits 1."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from grader import catalog
+from grader.errors import DlkataError
+from grader.report import FORMATS
+from grader.runner import grade_exercise, grade_submission, is_submission
+from grader.workspace import State
+
+RELEASE_NOTE = ("this copy of dlkata has no hidden tests (a student release): grading belongs to your "
+                "instructor's installation. Use `dlkata check ID` for the public tests.")
+
+
+def _exercises(ids: tuple[str, ...]) -> tuple[catalog.Exercise, ...]:
+    return tuple(catalog.get(i) for i in ids) if ids else catalog.catalog()
+
+
+def _submission(path: str, exercises: tuple[catalog.Exercise, ...]) -> Path:
+    root = Path(path).resolve()
+    if not root.exists():
+        raise DlkataError(f"{path}: no such folder; give a folder laid out like exercises/ (e.g. ./exercises)")
+    if not is_submission(root, exercises):
+        raise DlkataError(f"{path}: not a submission: it holds no <id>/<id>.py for "
+                          f"{'these exercises' if len(exercises) < len(catalog.catalog()) else 'any exercise'}")
+    return root
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DlkataError as exc:
+            click.echo(f"dlkata: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="dlkata")
+def main() -> None:
+    """dlkata: deep-learning interview exercises with a sandboxed autograder."""
+
+
+@main.command("list")
+def list_() -> None:
+    """Exercises in order, with topic, difficulty and status from the last grade."""
+    state = State()
+    for e in catalog.catalog():
+        click.echo(f"{e.order:>2}. {e.id:<18} {e.title:<58} {e.topic:<12} {'*' * e.difficulty:<3} {state.status(e.id)}")
+
+
+@main.command()
+@click.argument("exercise_id")
+def show(exercise_id: str) -> None:
+    """Print an exercise's statement."""
+    click.echo(catalog.get(exercise_id).statement.read_text(encoding="utf-8"))
+
+
+@main.command()
+@click.argument("exercise_id")
+def hint(exercise_id: str) -> None:
+    """Show the next hint not yet shown (remembered per workspace)."""
+    exercise = catalog.get(exercise_id)
+    shown = State().next_hint(exercise.id, exercise.hints)
+    if shown is None:
+        click.echo(f"All {len(exercise.hints)} hints for {exercise.id} have been shown.")
+    else:
+        level, text = shown
+        click.echo(f"Hint {level}/{len(exercise.hints)} for {exercise.id}: {text}")
+
+
+@main.command()
+@click.argument("exercise_id")
+@click.argument("path", default="exercises")
+def check(exercise_id: str, path: str) -> None:
+    """Run one exercise's public tests (fast, in this process)."""
+    exercise = catalog.get(exercise_id)
+    root = _submission(path, (exercise,))
+    result = grade_exercise(exercise, root, isolation="inline", tests=exercise.public_tests)
+    if result.message:
+        click.echo(f"{exercise.id}: {result.message}")
+    for t in result.tests:
+        mark = click.style("PASS", fg="green") if t.outcome == "passed" else click.style(t.outcome.upper(), fg="red")
+        click.echo(f"{mark} {t.name}")
+        if t.outcome != "passed" and not result.message:
+            click.echo("     " + "\n     ".join(t.message.splitlines()[:12]))
+    passed = sum(t.outcome == "passed" for t in result.tests)
+    click.echo(f"{passed} passed, {len(result.tests) - passed} failed")
+    sys.exit(0 if passed == len(result.tests) and result.tests else 1)
+
+
+@main.command()
+@click.argument("path", default="exercises")
+@click.option("--exercise", "exercise_ids", multiple=True, metavar="ID", help="Grade only these exercises.")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="table", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write the report to FILE.")
+@click.option("--min-score", type=click.FloatRange(0, 100), help="Exit 1 when the total is below PCT percent.")
+def grade(path: str, exercise_ids: tuple[str, ...], fmt: str, output: str | None, min_score: float | None) -> None:
+    """Grade PATH (default ./exercises) with the hidden tests, every probe in a sandbox."""
+    exercises = _exercises(exercise_ids)
+    if not any(e.hidden_tests.is_file() for e in exercises):
+        raise DlkataError(RELEASE_NOTE)
+    root = _submission(path, exercises)
+    result = grade_submission(root, exercises)
+    State().record(result)
+    text = FORMATS[fmt](result)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    if not output or fmt == "table":
+        click.echo(text)
+    if min_score is not None and result.percent < min_score:
+        click.echo(f"score {result.percent:.1f}% is below --min-score {min_score:g}%", err=True)
+        sys.exit(1)

@@ -1,0 +1,253 @@
+"""Run a function on a fresh gloo world: ``run_world(fn, world_size, *args)``.
+
+Each rank is a process forked from the caller (inside a probe: the sandbox, so the submission module is
+already imported and ``fn`` may be any function, including a probe-module function). A rank
+
+1. leaves the caller's process group for its own (so it can be killed with everything it started) and
+   dies with its parent (``PR_SET_PDEATHSIG``: if the sandbox is killed, so are the ranks);
+2. sets ``torch.set_num_threads(1)``: a process forked after its parent ran a multi-threaded op hangs in
+   libgomp on its next parallel op unless it stays single-threaded;
+3. joins a gloo process group over loopback; rank 0 serves the ``TCPStore`` on a socket the caller bound
+   and started listening on before forking, so there is no race for a free port;
+4. calls ``fn(rank, world_size, *args, **kwargs)``, sends its result (plain data, pickled) back through a
+   pipe, waits at a store barrier for every rank to finish, and destroys the group.
+
+The caller collects the results in rank order. A rank that raises sends its traceback and then waits to
+be killed (it keeps its connections open, so the other ranks do not fail in turn and hide the cause);
+a rank that dies (``os._exit``, a signal) closes its pipe without a result. Either is a ``WorldError``
+naming the rank; no result from everyone within ``timeout_s`` is a ``WorldTimeout``. Whatever happens,
+every rank's process group is killed and reaped before ``run_world`` returns or raises (once all results
+are in, a rank still leaving is killed rather than waited for).
+
+Linux only (``fork``, ``prctl``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+import os
+import pickle
+import signal
+import socket
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable
+
+__all__ = ["WorldError", "WorldTimeout", "run_world"]
+
+MAX_TRACEBACK_CHARS = 3000
+PR_SET_PDEATHSIG = 1
+
+
+class WorldError(RuntimeError):
+    """A rank raised or crashed; the message names the rank and includes its traceback text."""
+
+
+class WorldTimeout(WorldError):
+    """Some rank did not finish in time (a hang or a deadlock, e.g. mismatched collectives)."""
+
+
+def run_world(fn: Callable, world_size: int, *args: Any, timeout_s: float = 30.0, **kwargs: Any) -> list[Any]:
+    """Run ``fn(rank, world_size, *args, **kwargs)`` on ``world_size`` gloo ranks; their results in rank order."""
+    if int(world_size) != world_size or world_size < 1:
+        raise ValueError(f"world_size must be a positive int, got {world_size!r}")
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+    port = listener.getsockname()[1]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    ranks: dict[int, tuple[int, Connection]] = {}  # rank -> (pid, the caller's end of its pipe)
+    try:
+        for rank in range(world_size):
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_fd)
+                _rank_main(rank, world_size, listener, port, write_fd, fn, args, kwargs, timeout_s)
+            os.close(write_fd)
+            try:
+                os.setpgid(pid, pid)  # the child does so too; whichever runs first wins the race
+            except OSError:
+                pass
+            ranks[rank] = (pid, Connection(read_fd, writable=False))
+        listener.close()
+        return _collect(ranks, world_size, timeout_s)
+    finally:
+        listener.close()
+        _kill_all(ranks)
+
+
+# -- the caller's side -------------------------------------------------------------------------------
+
+def _collect(ranks: dict[int, tuple[int, Connection]], world_size: int, timeout_s: float) -> list[Any]:
+    results: list[Any] = [None] * world_size
+    pending = {conn: rank for rank, (_pid, conn) in ranks.items()}
+    deadline = time.monotonic() + timeout_s
+    while pending:
+        ready = wait(list(pending), timeout=max(0.0, deadline - time.monotonic()))
+        if not ready:
+            late = ", ".join(str(r) for r in sorted(pending.values()))
+            raise WorldTimeout(f"rank {late} of a world of {world_size} did not finish within {timeout_s:g} s "
+                               "(a hang or a deadlock: do all ranks call the same collectives in the same order?)")
+        failures = []
+        for conn in ready:
+            rank = pending.pop(conn)
+            outcome = _receive(conn, rank, ranks[rank][0], world_size)
+            if isinstance(outcome, _Failure):
+                failures.append(outcome)
+            else:
+                results[rank] = outcome
+        if failures:
+            # One rank's death makes its peers fail too ("connection closed"): give them a moment to
+            # report, then name a crash before an exception, and the lowest rank first.
+            for conn in wait(list(pending), timeout=0.05):
+                rank = pending.pop(conn)
+                outcome = _receive(conn, rank, ranks[rank][0], world_size)
+                if isinstance(outcome, _Failure):
+                    failures.append(outcome)
+            raise min(failures, key=lambda f: (not f.crashed, f.rank)).error
+    return results
+
+
+class _Failure:
+    def __init__(self, rank: int, error: BaseException, crashed: bool) -> None:
+        self.rank, self.error, self.crashed = rank, error, crashed
+
+
+def _receive(conn: Connection, rank: int, pid: int, world_size: int) -> Any:
+    try:
+        status, value = pickle.loads(conn.recv_bytes())
+    except (EOFError, OSError):
+        return _Failure(rank, WorldError(f"rank {rank} of {world_size} crashed: {_describe_exit(_wait_exit(pid))}"),
+                        crashed=True)
+    if status == "ok":
+        return value
+    if status == "forbidden":
+        from grader.guard import ForbiddenAPIError
+
+        return _Failure(rank, ForbiddenAPIError(value), crashed=False)
+    return _Failure(rank, WorldError(f"rank {rank} of {world_size} raised {value}"), crashed=False)
+
+
+def _wait_exit(pid: int, wait_s: float = 1.0) -> int | None:
+    """The exit code of a rank that closed its pipe (negative: the signal that killed it), None if alive."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if done:
+            return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        time.sleep(0.005)
+    return None
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "its process closed its pipe without sending a result"
+    if code < 0:
+        return f"its process died from {signal.Signals(-code).name}"
+    return f"its process exited with status {code} without sending a result (os._exit?)"
+
+
+def _kill_all(ranks: dict[int, tuple[int, Connection]]) -> None:
+    for pid, conn in ranks.values():
+        conn.close()
+        for kill in (os.killpg, os.kill):  # its group, then itself in case it had not yet left ours
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    for pid, _conn in ranks.values():
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+# -- a rank's side -----------------------------------------------------------------------------------
+
+def _rank_main(rank: int, world_size: int, listener: socket.socket, port: int, write_fd: int,
+               fn: Callable, args: tuple, kwargs: dict, timeout_s: float) -> None:
+    """The forked rank: never returns into the caller's code."""
+    out = None
+    try:
+        parent = os.getppid()
+        os.setpgid(0, 0)
+        _die_with_parent(parent)
+        out = Connection(write_fd, readable=False)
+        if rank != 0:
+            listener.close()
+        _run_rank(rank, world_size, listener, port, out, fn, args, kwargs, timeout_s)
+    except BaseException as exc:
+        if out is not None:
+            out.send_bytes(pickle.dumps(_error_message(exc)))
+        _flush()
+        while True:  # keep this rank's connections open (its peers do not fail in turn) until it is killed
+            signal.pause()
+    finally:
+        os._exit(0)
+
+
+def _run_rank(rank: int, world_size: int, listener: socket.socket, port: int, out: Connection,
+              fn: Callable, args: tuple, kwargs: dict, timeout_s: float) -> None:
+    """Join the world, run ``fn``, send its result, wait for every rank to finish, leave."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", _loopback_interface())
+    timeout = datetime.timedelta(seconds=timeout_s + 5)  # the caller's deadline comes first
+    store = dist.TCPStore("127.0.0.1", port, world_size, is_master=rank == 0, timeout=timeout,
+                          wait_for_workers=False, master_listen_fd=listener.fileno() if rank == 0 else None)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=world_size, timeout=timeout)
+    payload = pickle.dumps(("ok", fn(rank, world_size, *args, **kwargs)))  # fails here if it cannot be sent
+    out.send_bytes(payload)
+    _flush()
+    # Nobody leaves before everyone has finished (rank 0 serves the store the others may still need).
+    if store.add("dlkata/finished", 1) == world_size:
+        store.set("dlkata/all_finished", "1")
+    store.wait(["dlkata/all_finished"])
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _error_message(exc: BaseException) -> tuple[str, str]:
+    from grader.guard import ForbiddenAPIError
+
+    if isinstance(exc, ForbiddenAPIError):
+        return "forbidden", str(exc)
+    try:
+        head = f"{type(exc).__name__}: {exc}"
+        text = "".join(traceback.format_exception(exc))
+    except BaseException:  # a hostile __str__
+        head, text = f"{type(exc).__name__}: <unprintable message>", ""
+    if len(text) > MAX_TRACEBACK_CHARS:
+        text = "[...]\n" + text[-MAX_TRACEBACK_CHARS:]
+    return "error", f"{head[:1000]}\n{text}"
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _loopback_interface() -> str:
+    names = [name for _index, name in socket.if_nameindex()]
+    return next((n for n in names if n in ("lo", "lo0")), next((n for n in names if n.startswith("lo")), "lo"))
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
