@@ -10,6 +10,7 @@ and learner message are attached to its report as ``user_properties``.
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -20,11 +21,14 @@ if sys.version_info < (3, 11):  # pragma: no cover
 import pytest
 
 from grader import catalog
-from grader.errors import DlkataError, ProbeFailure, SubmissionRaised
+from grader.errors import DlkataError, ProbeFailure, ProbeTimeout, SubmissionRaised
 from grader.sandbox import Sandbox
 
 NOT_SUBMITTED = "not submitted"
 MESSAGE_LIMIT = 3000
+TIMEOUTS_BEFORE_CUTOFF = 3  # after this many timed-out tests, the exercise's other tests are not run
+TIMEOUT_ENV = "DLKATA_PROBE_TIMEOUT_S"  # overrides exercise.toml's timeout_s (the kit's own tests)
+_timeouts = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -114,7 +118,10 @@ def submission(request: pytest.FixtureRequest):
         timeout_s, forbidden, aten = exercise.timeout_s, exercise.forbidden, exercise.forbidden_aten
     except DlkataError:
         timeout_s, forbidden, aten = catalog.DEFAULT_TIMEOUT_S, (), ()
+    timeout_s = float(os.environ.get(TIMEOUT_ENV, timeout_s))
     sandbox = None
+    if request.config.stash.get(_timeouts, 0) >= TIMEOUTS_BEFORE_CUTOFF:
+        raise ProbeTimeout(f"timeout: not run, {TIMEOUTS_BEFORE_CUTOFF} earlier tests of this exercise timed out")
     if path.is_file():
         sandbox = Sandbox(path, exercise_id, timeout_s=timeout_s, forbidden=forbidden, forbidden_aten=aten,
                           inline=request.config.getoption("--dlkata-isolation") == "inline")
@@ -166,6 +173,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report: pytest.TestReport = outcome.get_result()
     if report.when == "call" or (report.when == "setup" and report.failed):
         verdict, message = outcome_of(report, call.excinfo)
+        if verdict == "timeout":
+            item.config.stash[_timeouts] = item.config.stash.get(_timeouts, 0) + 1
         marker = item.get_closest_marker("points")
         points = float(marker.args[0]) if marker and marker.args else 1.0
         report.user_properties.extend([("dlkata_outcome", verdict), ("dlkata_message", message),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import subprocess
@@ -13,8 +14,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from grader.distributed import WorldError, WorldTimeout, run_world
-from grader.errors import ForbiddenCall, ProbeTimeout
+from grader.distributed import CollectiveLog, WorldError, WorldTimeout, run_world
+from grader.errors import ForbiddenCall, ProbeTimeout, SubmissionRaised
 from grader.sandbox import Sandbox
 
 
@@ -43,6 +44,7 @@ def one_rank_exits(rank, world_size, folder, how):
     if rank == world_size - 1:
         if how == "exit":
             os._exit(3)
+        faulthandler.disable()  # pytest's fault handler would print the rank's stack to the test's stderr
         os.kill(os.getpid(), signal.SIGSEGV)
     dist.barrier()
     return rank
@@ -67,6 +69,28 @@ def unpicklable(rank, world_size):
     return lambda: rank
 
 
+def many_spellings(rank, world_size):
+    from torch.distributed import all_reduce
+    import torch.distributed._functional_collectives as funcol
+    import torch.distributed.nn.functional as dist_nn
+
+    t = torch.ones(6)
+    out = torch.empty(6 * world_size)
+    x = torch.ones(2, 3, requires_grad=True)
+    with CollectiveLog() as log:
+        dist.all_reduce(t)
+        all_reduce(t[:2])
+        dist.all_reduce(t, async_op=True).wait()
+        dist.group.WORLD.allreduce([t[:3]]).wait()           # the ProcessGroup method
+        funcol.wait_tensor(funcol.all_reduce(t, "sum", dist.group.WORLD))
+        dist_nn.all_reduce(x).sum().backward()               # autograd-aware: all-reduces in forward and backward
+        dist.all_gather_into_tensor(out, t)
+        dist.broadcast(t, 0)
+        dist.reduce_scatter_tensor(t[:1].clone(), torch.ones(world_size))
+        dist.barrier()
+    return [(c["kind"], c["numel"]) for c in log.calls], log.count("all_reduce")
+
+
 # -- probes for the sandbox tests ----------------------------------------------------------------------
 
 def probe_world(m, world_size):
@@ -79,6 +103,14 @@ def probe_hanging_world(m, folder):
 
 def call_forbidden(rank, world_size, m):
     return m.uses_forbidden()
+
+
+def call_stub(rank, world_size, m):
+    return m.stub(rank)
+
+
+def probe_stub_in_rank(m):
+    return run_world(call_stub, 2, m)
 
 
 def probe_forbidden_in_rank(m):
@@ -135,6 +167,7 @@ def test_a_raising_rank_names_itself_with_its_traceback(tmp_path):
     with pytest.raises(WorldError) as info:
         run_world(one_rank_raises, 3, str(tmp_path), timeout_s=20)
     assert not isinstance(info.value, WorldTimeout)
+    assert isinstance(info.value, ValueError), "the error must also be an instance of the rank's exception class"
     text = str(info.value)
     assert text.startswith("rank 1 of 3 raised ValueError: rank one refuses"), text
     assert "one_rank_raises" in text, "the rank's traceback must be part of the message"
@@ -164,6 +197,14 @@ def test_a_hanging_rank_times_out_and_everything_is_killed(tmp_path):
     assert_all_gone(tmp_path, 2, prefix="child")
 
 
+def test_collective_log_counts_every_spelling():
+    calls, n_all_reduce = run_world(many_spellings, 2)[1]
+    assert calls == [("all_reduce", 6), ("all_reduce", 2), ("all_reduce", 6), ("all_reduce", 3), ("all_reduce", 6),
+                     ("all_reduce", 6), ("all_reduce", 6), ("all_gather", 12), ("broadcast", 6),
+                     ("reduce_scatter", 1), ("barrier", 1)], calls   # gloo's barrier all-reduces one element
+    assert n_all_reduce == 7
+
+
 def test_an_unpicklable_result_is_an_error():
     with pytest.raises(WorldError, match="rank 0 of 1 raised"):
         run_world(unpicklable, 1, timeout_s=20)
@@ -179,7 +220,11 @@ def test_bad_world_size():
 @pytest.fixture
 def submission_file(tmp_path):
     path = tmp_path / "subm.py"
-    path.write_text("import torch\n\ndef uses_forbidden():\n    return torch.nn.parallel.DistributedDataParallel(None)\n")
+    path.write_text("import torch\n\n"
+                    "def uses_forbidden():\n    return torch.nn.parallel.DistributedDataParallel(None)\n\n"
+                    "class StubError(ValueError):\n    pass\n\n"
+                    "def stub(rank):\n    if rank == 0:\n        raise NotImplementedError('stub')\n"
+                    "    raise StubError('mine')\n")
     return path
 
 
@@ -200,6 +245,31 @@ def test_a_forbidden_call_in_a_rank_is_reported_as_forbidden(submission_file):
             box.run(probe_forbidden_in_rank)
     finally:
         box.close()
+
+
+def test_a_rank_exception_keeps_its_class_across_the_sandbox(submission_file):
+    box = Sandbox(submission_file, "subm", timeout_s=30)
+    try:
+        with pytest.raises(SubmissionRaised) as info:
+            box.run(probe_stub_in_rank)
+    finally:
+        box.close()
+    err = info.value
+    assert err.outcome == "not_implemented" and err.is_a("WorldError"), (err.outcome, err.mro)
+
+
+def test_a_learner_exception_class_is_kept(submission_file, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("subm_direct", submission_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["subm_direct"] = module
+    spec.loader.exec_module(module)
+    try:
+        with pytest.raises(module.StubError, match="rank 1 of 2 raised StubError: mine"):
+            run_world(call_stub, 2, module)
+    finally:
+        del sys.modules["subm_direct"]
 
 
 def test_ranks_die_with_a_sandbox_killed_at_its_probe_timeout(submission_file, tmp_path):

@@ -69,12 +69,6 @@ class _ElementwiseOptimizer(torch.optim.Optimizer):
                 self._update(p, grad, state, group)
         return loss
 
-    def _init_state(self, state: dict, p: Tensor) -> None:
-        raise NotImplementedError
-
-    def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
-        raise NotImplementedError
-
 
 class Adagrad(_ElementwiseOptimizer):
     """Adagrad: divide by the root of the *sum* of all squared gradients (matches ``torch.optim.Adagrad``)."""

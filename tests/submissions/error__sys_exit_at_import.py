@@ -1,0 +1,4 @@
+"""expect: error (whole exercise) -- sys.exit(0) at import time."""
+import sys
+
+sys.exit(0)
