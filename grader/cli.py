@@ -22,11 +22,11 @@ def _exercises(ids: tuple[str, ...]) -> tuple[catalog.Exercise, ...]:
     return tuple(catalog.get(i) for i in ids) if ids else catalog.catalog()
 
 
-def _submission(path: str, exercises: tuple[catalog.Exercise, ...]) -> Path:
+def _submission(path: str, exercises: tuple[catalog.Exercise, ...], allow_empty: bool = False) -> Path:
     root = Path(path).resolve()
-    if not root.exists():
+    if not root.is_dir():
         raise DlkataError(f"{path}: no such folder; give a folder laid out like exercises/ (e.g. ./exercises)")
-    if not is_submission(root, exercises):
+    if not allow_empty and not is_submission(root, exercises):
         raise DlkataError(f"{path}: not a submission: it holds no <id>/<id>.py for "
                           f"{'these exercises' if len(exercises) < len(catalog.catalog()) else 'any exercise'}")
     return root
@@ -101,12 +101,14 @@ def check(exercise_id: str, path: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="table", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write the report to FILE.")
 @click.option("--min-score", type=click.FloatRange(0, 100), help="Exit 1 when the total is below PCT percent.")
-def grade(path: str, exercise_ids: tuple[str, ...], fmt: str, output: str | None, min_score: float | None) -> None:
+@click.option("--allow-empty", is_flag=True, help="Grade a folder with no exercise files (every exercise: not submitted).")
+def grade(path: str, exercise_ids: tuple[str, ...], fmt: str, output: str | None, min_score: float | None,
+          allow_empty: bool) -> None:
     """Grade PATH (default ./exercises) with the hidden tests, every probe in a sandbox."""
     exercises = _exercises(exercise_ids)
     if not any(e.hidden_tests.is_file() for e in exercises):
         raise DlkataError(RELEASE_NOTE)
-    root = _submission(path, exercises)
+    root = _submission(path, exercises, allow_empty)
     result = grade_submission(root, exercises)
     State().record(result)
     text = FORMATS[fmt](result)
@@ -117,3 +119,49 @@ def grade(path: str, exercise_ids: tuple[str, ...], fmt: str, output: str | None
     if min_score is not None and result.percent < min_score:
         click.echo(f"score {result.percent:.1f}% is below --min-score {min_score:g}%", err=True)
         sys.exit(1)
+
+
+@main.command("grade-batch")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Learners graded at once.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("grades.csv"),
+              show_default=True, help="Gradebook: .csv or .json (per-learner results go beside it).")
+@click.option("--exercise", "exercise_ids", multiple=True, metavar="ID")
+@click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.")
+def grade_batch_(folder: Path, jobs: int, output: Path, exercise_ids: tuple[str, ...], scheduler: str | None) -> None:
+    """Grade every subfolder of FOLDER (one learner each) into one gradebook."""
+    from rich.progress import Progress
+
+    from grader.batch import grade_batch, learners
+
+    exercises = _exercises(exercise_ids)
+    if not any(e.hidden_tests.is_file() for e in exercises):
+        raise DlkataError(RELEASE_NOTE)
+    total = len(learners(folder))
+    with Progress(transient=False) as bar:
+        task = bar.add_task("grading", total=total)
+        rows = grade_batch(folder, output, [e.id for e in exercises], jobs=jobs, scheduler=scheduler,
+                           selected=exercise_ids, progress=lambda row: bar.advance(task))
+    failed = [r.learner for r in rows if r.error]
+    click.echo(f"{len(rows)} learners graded into {output}" + (f"; could not grade: {', '.join(failed)}" if failed else ""))
+
+
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--exercise", "exercise_ids", multiple=True, metavar="ID")
+def release(out: Path, exercise_ids: tuple[str, ...]) -> None:
+    """Write a starter repository for learners to OUT (no solutions, no hidden tests)."""
+    from grader.classroom.release import release as make_release
+
+    make_release(out, _exercises(exercise_ids))
+    click.echo(f"student release written to {out}")
+
+
+@main.command()
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def gradescope(out: Path) -> None:
+    """Write a Gradescope autograder bundle (setup.sh, run_autograder and the kit) to OUT.zip."""
+    from grader.classroom.gradescope import bundle
+
+    bundle(out)
+    click.echo(f"Gradescope autograder bundle written to {out}")

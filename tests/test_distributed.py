@@ -109,6 +109,10 @@ def call_stub(rank, world_size, m):
     return m.stub(rank)
 
 
+def call_mine(rank, world_size, m):
+    return m.mine(rank)
+
+
 def probe_stub_in_rank(m):
     return run_world(call_stub, 2, m)
 
@@ -223,8 +227,8 @@ def submission_file(tmp_path):
     path.write_text("import torch\n\n"
                     "def uses_forbidden():\n    return torch.nn.parallel.DistributedDataParallel(None)\n\n"
                     "class StubError(ValueError):\n    pass\n\n"
-                    "def stub(rank):\n    if rank == 0:\n        raise NotImplementedError('stub')\n"
-                    "    raise StubError('mine')\n")
+                    "def stub(rank):\n    raise NotImplementedError('stub')\n\n"
+                    "def mine(rank):\n    if rank == 1:\n        raise StubError('mine')\n    return rank\n")
     return path
 
 
@@ -267,7 +271,7 @@ def test_a_learner_exception_class_is_kept(submission_file, tmp_path):
     spec.loader.exec_module(module)
     try:
         with pytest.raises(module.StubError, match="rank 1 of 2 raised StubError: mine"):
-            run_world(call_stub, 2, module)
+            run_world(call_mine, 2, module)
     finally:
         del sys.modules["subm_direct"]
 

@@ -106,9 +106,8 @@ def train(ns, name, kwargs, problem, steps, groups=None, schedule=None, periods=
                 return loss
 
             out = opt.step(closure_fn)
-            returned.append(None if out is None else float(out))
+            returned.append(None if out is None else float(out.detach() if isinstance(out, torch.Tensor) else out))
             calls.append(count[0])
-            losses.append(float("nan") if out is None else float(out))
         else:
             for p in params:
                 p.grad = None
@@ -117,6 +116,7 @@ def train(ns, name, kwargs, problem, steps, groups=None, schedule=None, periods=
             out = opt.step()
             returned.append(out is None)
             losses.append(loss.item())
+    losses = losses or [float("nan") if r is None else r for r in returned]
     result = {"losses": torch.tensor(losses, dtype=torch.float64), "params": [p.detach() for p in params]}
     if closure:
         result.update(returned=returned, calls=calls)
@@ -167,16 +167,19 @@ def construct(m, name, kwargs):
     return isinstance(opt, torch.optim.Optimizer)
 
 
-def float32_run(m, name, kwargs, problem, steps):
-    out = train(m, name, kwargs, problem, steps)
-    params = [t.clone().requires_grad_(True) for t in problem["init"]]
-    opt = getattr(m, name)(params, **kwargs)
-    objective(params, problem, [True] * len(params)).backward()
-    opt.step()
-    state_dtypes = [[v.dtype for v in opt.state[p].values()
-                     if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() >= p.numel()]
-                    for p in params]
-    return out, [p.dtype for p in params], state_dtypes, isinstance(opt, torch.optim.Optimizer)
+def dtype_run(m, name, kwargs, problem32, problem64, steps):
+    """A float32 trajectory, and the dtypes of the state tensors after one step on float32 and float64 params."""
+    out = train(m, name, kwargs, problem32, steps)
+    dtypes = []
+    for problem in (problem32, problem64):
+        params = [t.clone().requires_grad_(True) for t in problem["init"]]
+        opt = getattr(m, name)(params, **kwargs)
+        objective(params, problem, [True] * len(params)).backward()
+        opt.step()
+        dtypes.append([[v.dtype for v in opt.state[p].values()
+                        if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() >= p.numel()]
+                       for p in params])
+    return out, [p.dtype for p in out["params"]], dtypes, isinstance(opt, torch.optim.Optimizer)
 
 
 # -- helpers for the checks ---------------------------------------------------------------------------
@@ -196,7 +199,7 @@ def same_trajectory(got, want, what, rtol=RTOL, atol=ATOL):
         close(a, b, f"{what}: parameter {i} after {len(want['losses'])} steps", rtol=rtol, atol=atol)
 
 
-def check_against_torch(submission, name, cases, param_shapes=((3, 4), (5,), ()), steps=150, seed=0):
+def check_against_torch(submission, name, cases, param_shapes=((4, 3), ()), steps=120, seed=0):
     problem = make_problem(param_shapes, seed=seed)
     for kwargs in cases:
         want = train(TorchOptim, name, dict(kwargs), problem, steps)
@@ -224,8 +227,7 @@ def test_adadelta_matches_torch(submission):
 
 @points(2)
 def test_adam_matches_torch_with_l2_decay(submission):
-    check_against_torch(submission, "Adam", [{}, dict(lr=0.05, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.1),
-                                             dict(lr=0.02, betas=(0.0, 0.9), weight_decay=0.0)])
+    check_against_torch(submission, "Adam", [{}, dict(lr=0.05, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.1)])
 
 
 @points(2)
@@ -245,7 +247,7 @@ HYPER = {
 
 
 @points(2)
-@settings(max_examples=16)
+@settings(max_examples=8)
 @given(name=st.sampled_from(OPTIMIZERS), param_shapes=st.lists(shapes(0, 3, 1, 4), min_size=1, max_size=3),
        data=st.data())
 def test_random_hyperparameters_and_shapes(submission, name, param_shapes, data):
@@ -255,8 +257,8 @@ def test_random_hyperparameters_and_shapes(submission, name, param_shapes, data)
     for key, strategy in HYPER[name].items():
         kwargs[key] = data.draw(strategy, label=key)
     problem = make_problem(param_shapes, seed=len(param_shapes))
-    want = train(TorchOptim, name, dict(kwargs), problem, 100)
-    got = submission.run(trajectory, name, kwargs, problem, 100)
+    want = train(TorchOptim, name, dict(kwargs), problem, 50)
+    got = submission.run(trajectory, name, kwargs, problem, 50)
     same_trajectory(got, want, f"{describe(name, kwargs)} on parameters of shapes {param_shapes}")
 
 
@@ -271,15 +273,15 @@ GROUPS = {  # per-group hyper-parameters differ from the constructor's (which th
 
 @points(2)
 def test_param_groups_use_their_own_hyperparameters(submission):
-    problem = make_problem([(4, 3), (6,), (2, 2)], seed=3)
+    problem = make_problem([(4, 3), (6,), ()], seed=3)
     for name in OPTIMIZERS:
         base, special = GROUPS[name]
         groups = [([0, 2], {}), ([1], special)]
-        schedule = {60: [(0, "lr", base["lr"] / 2)], 100: [(1, "lr", special["lr"] / 4)]}
+        schedule = {30: [(0, "lr", base["lr"] / 2)], 60: [(1, "lr", special["lr"] / 4)]}
         what = (f"{name}({', '.join(f'{k}={v}' for k, v in base.items())}) with a second param group "
                 f"{special} whose lr is then changed through optimizer.param_groups")
-        want = train(TorchOptim, name, dict(base), problem, 130, groups, schedule)
-        got = submission.run(trajectory, name, base, problem, 130, groups, schedule)
+        want = train(TorchOptim, name, dict(base), problem, 80, groups, schedule)
+        got = submission.run(trajectory, name, base, problem, 80, groups, schedule)
         same_trajectory(got, want, what)
 
 
@@ -292,8 +294,8 @@ def test_params_without_grad_are_skipped(submission):
         if name == "Adam":
             kwargs["decoupled_weight_decay"] = True
         what = f"{describe(name, kwargs)} where parameter 1 has grad None every other step"
-        want = train(TorchOptim, name, dict(kwargs), problem, 100, periods=periods)
-        got = submission.run(trajectory, name, kwargs, problem, 100, periods=periods)
+        want = train(TorchOptim, name, dict(kwargs), problem, 60, periods=periods)
+        got = submission.run(trajectory, name, kwargs, problem, 60, periods=periods)
         assert torch.equal(got["params"][2], problem["init"][2]), (
             f"{describe(name, kwargs)}: a parameter whose .grad is None must not change at all "
             "(no weight decay, no momentum step), but it moved")
@@ -304,10 +306,10 @@ def test_step_returns_the_closure_loss(submission):
     problem = make_problem([(3, 2), (4,)], seed=7)
     for name in OPTIMIZERS:
         kwargs = {"lr": 0.05 if name != "Adadelta" else 1.0}
-        want = train(TorchOptim, name, dict(kwargs), problem, 40, closure=True)
-        got = submission.run(trajectory, name, kwargs, problem, 40, closure=True)
+        want = train(TorchOptim, name, dict(kwargs), problem, 20, closure=True)
+        got = submission.run(trajectory, name, kwargs, problem, 20, closure=True)
         assert all(r is not None for r in got["returned"]), f"{name}.step(closure) must return the closure's loss, got None"
-        assert got["calls"] == [1] * 40, (
+        assert got["calls"] == [1] * 20, (
             f"{name}.step(closure) must call the closure exactly once per step; calls per step: {got['calls'][:5]}...")
         close(torch.tensor(got["returned"], dtype=torch.float64), torch.tensor(want["returned"], dtype=torch.float64),
               f"the losses {name}.step(closure) returned", rtol=RTOL, atol=ATOL)
@@ -316,21 +318,21 @@ def test_step_returns_the_closure_loss(submission):
 
 @points(2)
 def test_state_dict_resumes_the_same_trajectory(submission):
-    problem = make_problem([(3, 4), (5,)], seed=9)
+    problem = make_problem([(3, 4), ()], seed=9)
     cases = [("Adagrad", {"lr": 0.1, "weight_decay": 0.05}), ("RMSprop", {"lr": 0.03, "alpha": 0.9}),
-             ("Adadelta", {"rho": 0.8, "eps": 1e-4}), ("Adam", {"lr": 0.05, "betas": (0.8, 0.99)}),
-             ("Adam", {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True})]
+             ("Adadelta", {"rho": 0.8, "eps": 1e-4}),
+             ("Adam", {"lr": 0.05, "betas": (0.8, 0.99), "weight_decay": 0.1, "decoupled_weight_decay": True})]
     for name, kwargs in cases:
-        out = submission.run(resume, name, kwargs, problem, 60, 40)
+        out = submission.run(resume, name, kwargs, problem, 40, 30)
         whole = out["whole"]
-        what = (f"{describe(name, kwargs)} saved with state_dict() after 60 steps and loaded into a new "
+        what = (f"{describe(name, kwargs)} saved with state_dict() after 40 steps and loaded into a new "
                 "optimiser with load_state_dict()")
         for t, (a, b) in enumerate(zip(out["losses"].tolist(), whole["losses"].tolist())):
             assert abs(a - b) <= 1e-10 * (1 + abs(b)), (
                 f"{what}: step {t + 1} differs from the uninterrupted run (loss {a!r} vs {b!r}); everything the "
                 "update needs (buffers and the step count) must live in self.state so state_dict() carries it")
         for i, (a, b) in enumerate(zip(out["params"], whole["params"])):
-            close(a, b, f"{what}: parameter {i} after 100 steps, against the uninterrupted run",
+            close(a, b, f"{what}: parameter {i} after 70 steps, against the uninterrupted run",
                   rtol=1e-10, atol=1e-12)
 
 
@@ -363,16 +365,18 @@ def test_boundary_hyperparameters_are_accepted(submission):
             f"{describe(name, kwargs)} must build a torch.optim.Optimizer subclass")
 
 
-def test_float32_params_keep_float32_state(submission):
-    problem = make_problem([(4, 3), (5,)], seed=11, dtype=torch.float32)
+def test_state_follows_the_parameter_dtype(submission):
+    shapes_ = [(4, 3), (5,)]
+    problem32, problem64 = make_problem(shapes_, seed=11, dtype=torch.float32), make_problem(shapes_, seed=11)
     for name in OPTIMIZERS:
         kwargs = {"lr": 1e-3 if name != "Adadelta" else 1.0}
-        out, param_dtypes, state_dtypes, is_optimizer = submission.run(float32_run, name, kwargs, problem, 30)
+        out, param_dtypes, state_dtypes, is_optimizer = submission.run(dtype_run, name, kwargs, problem32, problem64, 20)
         assert is_optimizer, f"{name} must subclass torch.optim.Optimizer"
         assert param_dtypes == [torch.float32] * 2, f"{name} changed the float32 parameters' dtype to {param_dtypes}"
-        for i, dtypes in enumerate(state_dtypes):
-            assert all(d == torch.float32 for d in dtypes), (
-                f"{name}: the state buffers of float32 parameter {i} are {dtypes}; create them like the "
-                "parameter (torch.zeros_like(p)) so they share its dtype and device")
-        same_trajectory(out, train(TorchOptim, name, dict(kwargs), problem, 30),
+        for dtype, per_param in zip((torch.float32, torch.float64), state_dtypes):
+            for i, dtypes in enumerate(per_param):
+                assert all(d == dtype for d in dtypes), (
+                    f"{name}: the state buffers of {dtype} parameter {i} are {dtypes}; create them like the "
+                    "parameter (torch.zeros_like(p)) so they share its dtype and device")
+        same_trajectory(out, train(TorchOptim, name, dict(kwargs), problem32, 20),
                         f"{name}(lr={kwargs['lr']}) on float32 parameters", rtol=1e-4, atol=1e-5)

@@ -187,7 +187,7 @@ def get_iter_lists(m, ids):
 def get_iter_protocol(m):
     a, b = m.get_iter(0), m.get_iter(0)
     facts = {"is_iterator": isinstance(a, Iterator), "iter_is_self": iter(a) is a, "same_object": a is b}
-    firsts = [next(a), next(a), next(b)]
+    firsts = [next(a, "exhausted"), next(a, "exhausted"), next(b, "exhausted")]
     return facts, firsts, list(a), list(b)
 
 

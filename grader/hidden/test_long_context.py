@@ -285,8 +285,8 @@ def test_top_k_ties_and_zero_norms(submission):
     expected = [3, 6, 1, 4, 7, 0, 5, 2]
     for dtype in (torch.float32, torch.float64):
         got = submission.run(top_k, query.to(dtype), docs.to(dtype), 8)
-        close(got, torch.tensor(expected), f"retrieve_top_k with tied scores and a zero document ({dtype}): "
-              "equal scores go to the lower index first, a zero-norm document scores 0")
+        close(got, torch.tensor(expected), f"retrieve_top_k(query, documents, 8) in {dtype} [tied scores: the "
+              "lower index first; a zero-norm document scores 0]")
     got = submission.run(top_k, query, docs, 3)
     close(got, torch.tensor(expected[:3]), "retrieve_top_k(..., k=3) with ties")
     got = submission.run(top_k, torch.zeros(4), docs, 5)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Callable
 
-from grader.report import json_report, table
+from grader.report import gradescope, json_report, junit, markdown, table
 from grader.results import GradeResult
 
 FORMATS: dict[str, Callable[[GradeResult], str]] = {
     "table": table.render,
     "json": json_report.render,
+    "junit": junit.render,
+    "markdown": markdown.render,
+    "gradescope": gradescope.render,
 }

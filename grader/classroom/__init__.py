@@ -1,0 +1,1 @@
+"""Integrations for instructors: student releases, Gradescope bundles, nbgrader notebooks."""

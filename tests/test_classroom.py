@@ -1,0 +1,139 @@
+"""Do the instructor integrations give the same scores as `dlkata grade`, in the formats their tools read?"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+import zipfile
+
+import jsonschema
+import pytest
+
+from grader import catalog
+from grader.report import FORMATS
+from grader.runner import grade_submission
+from tests.conftest import EXERCISES, KIT, MUTANTS, submission_with
+
+SOFTMAX_MUTANT = next(m for e, m in MUTANTS if e.id == "softmax")
+REFERENCE = KIT / "solutions" / "softmax" / "softmax.py"
+STUB = KIT / "exercises" / "softmax" / "softmax.py"
+CRASH = (REFERENCE.read_text() + "\n\nimport os\n\ndef softmax(x, dim=-1):\n    os._exit(1)\n")
+
+# Gradescope's documented results.json (the fields dlkata writes, with their types).
+GRADESCOPE_SCHEMA = {
+    "type": "object", "required": ["score", "tests"],
+    "properties": {
+        "score": {"type": "number"}, "output": {"type": "string"},
+        "visibility": {"enum": ["hidden", "after_due_date", "after_published", "visible"]},
+        "stdout_visibility": {"enum": ["hidden", "after_due_date", "after_published", "visible"]},
+        "tests": {"type": "array", "items": {
+            "type": "object", "required": ["name", "score", "max_score", "status", "output", "visibility"],
+            "properties": {"name": {"type": "string"}, "score": {"type": "number"},
+                           "max_score": {"type": "number"}, "status": {"enum": ["passed", "failed"]},
+                           "output": {"type": "string"},
+                           "visibility": {"enum": ["hidden", "after_due_date", "after_published", "visible"]},
+                           "tags": {"type": "array", "items": {"type": "string"}}}}}}}
+
+
+def run_cli(*args: str, cwd=None, env=None, check=True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, check=check, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def softmax_grades(tmp_path_factory):
+    """`dlkata grade` of four softmax submissions: the numbers every integration must reproduce."""
+    tmp = tmp_path_factory.mktemp("grades")
+    sources = {"reference": REFERENCE, "stub": STUB, "mutant": SOFTMAX_MUTANT, "crash": CRASH}
+    grades = {}
+    for name, source in sources.items():
+        root = submission_with(tmp / name, {"softmax": source})
+        grades[name] = (root, grade_submission(root, (catalog.get("softmax"),)))
+    return grades
+
+
+def test_release_has_no_solution_hidden_test_or_mutant(tmp_path):
+    out = tmp_path / "release"
+    run_cli("release", str(out))
+    files = [p for p in out.rglob("*") if p.is_file()]
+    names = {str(p.relative_to(out)) for p in files}
+    assert not [n for n in names if n.startswith(("solutions", "tests", "grader/hidden")) or "EXPLAIN" in n]
+    text = "\n".join(p.read_text(errors="replace") for p in files)
+    for e in EXERCISES:
+        reference = (KIT / "solutions" / e.id / f"{e.id}.py").read_text()
+        stub = e.stub.read_text()
+        distinctive = [ln.strip() for ln in reference.splitlines() if len(ln.strip()) > 30 and ln.strip() not in stub]
+        leaked = [ln for ln in distinctive if ln in text]
+        assert not leaked, f"{e.id}'s reference leaks into the release: {leaked[:2]}"
+        hidden = e.hidden_tests.read_text()
+        assert hidden not in text
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(wheel_dir), str(out)], check=True, capture_output=True, timeout=600)
+    (wheel,) = wheel_dir.glob("*.whl")
+    assert not [n for n in zipfile.ZipFile(wheel).namelist() if "hidden" in n or "solutions" in n]
+    done = run_cli("grade", str(out / "exercises"), cwd=out, env={"PYTHONPATH": str(out), "DLKATA_KIT": str(out)},
+                   check=False)
+    assert done.returncode == 2 and "instructor" in done.stderr
+    done = run_cli("check", "softmax", str(out / "exercises"), cwd=out,
+                   env={"PYTHONPATH": str(out), "DLKATA_KIT": str(out)}, check=False)
+    assert done.returncode == 1 and "NOT_IMPLEMENTED" in done.stdout
+
+
+def test_junit_and_markdown_reports(softmax_grades):
+    _, result = softmax_grades["mutant"]
+    root = ET.fromstring(FORMATS["junit"](result))
+    cases = root.findall(".//testcase")
+    assert len(cases) == len(result.exercises[0].tests)
+    failed = {c.get("name"): c.find("failure").get("message") for c in cases if c.find("failure") is not None}
+    expected = {t.name: t.message.splitlines()[0] for t in result.exercises[0].tests if t.outcome == "failed"}
+    assert failed == expected and failed
+    summary = FORMATS["markdown"](result)
+    assert summary.startswith(f"## dlkata: {result.score:g} / {result.max_score:g}")
+    assert all(name in summary for name in expected)
+
+
+def test_gradescope_bundle_runs_against_a_standin_root(softmax_grades, tmp_path):
+    bundle = tmp_path / "autograder.zip"
+    run_cli("gradescope", str(bundle))
+    names = zipfile.ZipFile(bundle).namelist()
+    assert {"setup.sh", "run_autograder"} <= set(names)
+    assert not [n for n in names if n.startswith(("solutions/", "tests/"))]
+    for i, (name, (submission, result)) in enumerate(softmax_grades.items()):
+        root = tmp_path / f"autograder{i}"
+        zipfile.ZipFile(bundle).extractall(root / "source")
+        (root / "submission").mkdir(parents=True)
+        flat = i % 2 == 0  # learners upload <id>.py flat or inside <id>/
+        target = root / "submission" / ("softmax.py" if flat else "softmax/softmax.py")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((submission / "softmax" / "softmax.py").read_bytes())
+        subprocess.run(["bash", str(root / "source" / "run_autograder")], check=True, timeout=900,
+                       capture_output=True, env={**os.environ, "AUTOGRADER_ROOT": str(root),
+                                                 "DLKATA_PYTHON": sys.executable,
+                                                 "PYTHONPATH": str(root / "source")})
+        data = json.loads((root / "results" / "results.json").read_text())
+        jsonschema.validate(data, GRADESCOPE_SCHEMA)
+        softmax_tests = [t for t in data["tests"] if t["name"].startswith("softmax: ")]
+        assert pytest.approx(sum(t["score"] for t in softmax_tests)) == result.score, name
+        assert [t["status"] == "passed" for t in softmax_tests] == [t.outcome == "passed" for t in result.exercises[0].tests]
+
+
+def test_grade_batch_one_row_per_learner(softmax_grades, tmp_path):
+    classroom = tmp_path / "class"
+    for name, (submission, _) in softmax_grades.items():
+        submission_with(classroom / name, {"softmax": submission / "softmax" / "softmax.py"})
+        (classroom / name / "submission").rename(classroom / f"{name}-dir")
+        (classroom / name).rmdir()
+    (classroom / "empty-dir").mkdir()
+    out = tmp_path / "grades.csv"
+    run_cli("grade-batch", str(classroom), "--jobs", "2", "--exercise", "softmax", "--output", str(out))
+    rows = {r["learner"]: r for r in csv.DictReader(out.open())}
+    assert set(rows) == {f"{n}-dir" for n in softmax_grades} | {"empty-dir"}
+    for name, (_, result) in softmax_grades.items():
+        assert float(rows[f"{name}-dir"]["softmax"]) == pytest.approx(result.score), name
+        assert (tmp_path / "grades-results" / f"{name}-dir.json").is_file()
+    assert rows["empty-dir"]["error"] and float(rows["empty-dir"]["score"]) == 0
