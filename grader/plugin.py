@@ -52,6 +52,9 @@ class Submission:
         self.path = path
         self._sandbox = sandbox
 
+    def __repr__(self) -> str:  # stable: it appears in hypothesis' falsifying examples
+        return f"<submission {self.exercise_id}>"
+
     def _require(self) -> Sandbox:
         if self._sandbox is None:
             raise ProbeFailure(NOT_SUBMITTED)
@@ -124,6 +127,7 @@ def submission(request: pytest.FixtureRequest):
         raise ProbeTimeout(f"timeout: not run, {TIMEOUTS_BEFORE_CUTOFF} earlier tests of this exercise timed out")
     if path.is_file():
         sandbox = Sandbox(path, exercise_id, timeout_s=timeout_s, forbidden=forbidden, forbidden_aten=aten,
+                          probe_files=(str(test_file),),
                           inline=request.config.getoption("--dlkata-isolation") == "inline")
     try:
         yield Submission(exercise_id, path, sandbox)

@@ -60,6 +60,7 @@ def run_pytest(test_file: Path, submission_root: Path, *, isolation: str, collec
                test_timeout_s: float = 120.0, extra: list[str] | None = None) -> _Collector:
     collector = _Collector()
     args = [str(test_file), "-c", str(PYTEST_INI), "--rootdir", str(test_file.parent),
+            "--confcutdir", str(test_file.parent),
             "-p", "no:cacheprovider", "-p", "no:terminal", "--import-mode=importlib", *_plugin_args(),
             "--dlkata-submission", str(submission_root), "--dlkata-isolation", isolation,
             "--timeout", str(test_timeout_s), *(extra or [])]
@@ -120,7 +121,7 @@ def _precheck(exercise: Exercise, module: Path, isolation: str) -> tuple[str, st
         where = "; ".join(f"line {u.line}: {u.name}" for u in uses)
         return "forbidden", f"{module.name} uses a forbidden API ({where}): implement it yourself"
     sandbox = Sandbox(module, exercise.id, timeout_s=max(exercise.timeout_s, 10.0),
-                      inline=isolation == "inline")
+                      inline=isolation == "inline", probe_files=(imported.__code__.co_filename,))
     try:
         sandbox.run(imported)
     except ProbeFailure as failure:
@@ -151,4 +152,6 @@ def grade_submission(submission_root: Path, exercises: tuple[Exercise, ...], *, 
 def isolation_in_force(isolation: str) -> str:
     if isolation == "inline":
         return "inline (no isolation)"
-    return "process: fork server, own process group and session, rlimits (cpu, address space, file size, open files)"
+    from grader.sandbox import fork_server
+
+    return "sandbox process: " + "; ".join(fork_server().isolation())

@@ -32,7 +32,8 @@ from grader import wire
 from grader.errors import (ForbiddenCall, ProbeCrashed, ProbeFailure, ProbeTimeout, SubmissionRaised,
                            UnsupportedResult)
 from grader.guard import ForbiddenAPIError, Guard
-from grader.limits import Limits, apply_limits
+from grader.catalog import kit_root
+from grader.isolation import Limits, apply_limits, install_audit_hook, private_namespaces
 
 
 
@@ -66,6 +67,9 @@ class ForkServer:
         """The sandbox's exit code once it has died (negative: killed by that signal)."""
         return self._ask(("reap", pid))[1]
 
+    def isolation(self) -> list[str]:
+        return self._ask(("isolation",))[1]
+
 
 _server: ForkServer | None = None
 
@@ -92,14 +96,14 @@ def load_submission(path: Path, name: str, guard: Guard) -> types.ModuleType:
 _probe_modules: dict[str, types.ModuleType] = {}
 
 
-def _probe_function(file: str, qualname: str) -> Callable:
+def _probe_function(file: str, qualname: str | None) -> Callable | None:
     module = _probe_modules.get(file)
     if module is None:
         spec = importlib.util.spec_from_file_location(f"dlkata_probes_{len(_probe_modules)}", file)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         _probe_modules[file] = module
-    return getattr(module, qualname)
+    return getattr(module, qualname) if qualname else None
 
 
 def exception_record(exc: BaseException, learner_file: Path, when: str = "") -> dict:
@@ -163,11 +167,24 @@ def _reply(conn, envelope: dict) -> None:
     conn.send_bytes(payload)
 
 
+def hidden_paths(module_path: Path) -> list[Path]:
+    """What a submission must not read: the kit's solutions, tests, hidden tests and history (except the
+    folder being graded, when an instructor grades the reference itself)."""
+    root = kit_root()
+    candidates = [root / "solutions", root / "tests", root / "grader" / "hidden", root / ".git"]
+    return [p for p in candidates if p.exists() and p not in module_path.parents]
+
+
 def serve(conn, spec: dict) -> None:
     """Sandbox process main: isolate, import the submission, answer probes until the pipe closes."""
     os.setsid()  # its own process group, so the grader can kill it and everything it started
     os.chdir(spec["workdir"])
+    for file in spec["probe_files"]:  # before the hidden tests' folder disappears from view
+        _probe_function(file, None)
+    hide = hidden_paths(Path(spec["module_path"]))
+    private_namespaces(hide)
     apply_limits(Limits(**spec["limits"]))
+    install_audit_hook(hide, [Path(spec["workdir"]), Path(tempfile.gettempdir())])
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     if not os.environ.get("DLKATA_SANDBOX_STDERR"):  # kept only when debugging the grader itself
@@ -210,11 +227,12 @@ class Sandbox:
 
     def __init__(self, module_path: Path, module_name: str, *, timeout_s: float,
                  forbidden: tuple[str, ...] = (), forbidden_aten: tuple[str, ...] = (),
-                 limits: Limits | None = None, inline: bool = False) -> None:
+                 limits: Limits | None = None, inline: bool = False, probe_files: tuple[str, ...] = ()) -> None:
         self.module_path = Path(module_path).resolve()
         self.spec = {"module_path": str(self.module_path), "module_name": module_name,
+                     "probe_files": tuple(probe_files),
                      "forbidden": tuple(forbidden), "forbidden_aten": tuple(forbidden_aten),
-                     "limits": vars(limits or Limits(cpu_s=timeout_s * 2 + 5))}
+                     "limits": vars(limits or Limits(cpu_s=max(120.0, timeout_s * 20)))}
         self.timeout_s = timeout_s
         self.inline = inline
         self._workdir: str | None = None

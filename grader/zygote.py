@@ -8,6 +8,7 @@ in libgomp on its next parallel op. The zygote only imports modules and forks.
 Protocol on the control socket (one request, one reply, pickled; the grader is the only peer):
   ("spawn", spec) + the sandbox's socket as an SCM_RIGHTS fd  ->  ("pid", pid)
   ("reap", pid)                                               ->  ("status", exit code or None)
+  ("isolation",)                                              ->  ("isolation", [what a sandbox gets])
 """
 
 from __future__ import annotations
@@ -69,8 +70,39 @@ def warm_up() -> None:
     Guard(forbidden_aten=("aten::_softmax",)).guarded(lambda: torch.zeros(2).add(1).sum())()
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _children() -> list[int]:
+    pids = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as fh:
+                pids += [int(p) for p in fh.read().split()]
+        except OSError:
+            pass
+    return pids
+
+
+def _kill_orphans(live: set[int]) -> None:
+    """Descendants of dead sandboxes (double-forked, setsid'd) were reparented here: kill them all."""
+    for pid in _children():
+        if pid in live:
+            continue
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, 9)
+            except OSError:
+                pass
+        _reap(pid, 1.0)
+
+
 def main(control_fd: int) -> None:
+    import ctypes
+
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of sandboxes come to us
     warm_up()
+    live: set[int] = set()
     control = socket.socket(fileno=control_fd)
     while True:
         try:
@@ -81,10 +113,19 @@ def main(control_fd: int) -> None:
             break  # the grader went away
         request = pickle.loads(data)
         if request[0] == "spawn":
-            reply = ("pid", _spawn(control, request[1], fds[0]))
+            pid = _spawn(control, request[1], fds[0])
+            live.add(pid)
+            reply = ("pid", pid)
+        elif request[0] == "isolation":
+            from grader.isolation import available_isolation
+
+            reply = ("isolation", available_isolation())
         else:
+            live.discard(request[1])
             reply = ("status", _reap(request[1]))
+            _kill_orphans(live)
         control.sendall(pickle.dumps(reply))
+    _kill_orphans(set())
     os._exit(0)
 
 

@@ -116,7 +116,8 @@ def bad_split_rank(rank, world_size, m, in_f, out_f):
 
 
 def in_world(m, rank_fn, world_size, *args):
-    return run_world(rank_fn, world_size, m, *args, timeout_s=WORLD_TIMEOUT_S)
+    """Probe: run the rank function named ``rank_fn`` (a name: functions do not cross to the sandbox)."""
+    return run_world(globals()[rank_fn], world_size, m, *args, timeout_s=WORLD_TIMEOUT_S)
 
 
 def call(m, name, *args):
@@ -187,7 +188,7 @@ def check_row(results, ref, bias, world_size, input_is_parallel, what, **tol):
 def test_column_parallel_forward_and_weight_shards(submission):
     weight, bias, x, gy = case(6, 8, seed=1)
     for gather in (True, False):
-        results = submission.run(in_world, column_rank, 2, weight, bias, x, gy, gather)
+        results = submission.run(in_world, "column_rank", 2, weight, bias, x, gy, gather)
         ref = serial(weight, bias, x, gy)
         for rank, r in enumerate(results):
             close(r["weight"], weight[4 * rank:4 * rank + 4], f"rank {rank}'s weight (rows {4 * rank}..{4 * rank + 3} "
@@ -201,7 +202,7 @@ def test_column_parallel_gradients_and_all_reduced_input_gradient(submission):
     weight, bias, x, gy = case(6, 8, seed=2)
     ref = serial(weight, bias, x, gy)
     for gather in (False, True):
-        results = submission.run(in_world, column_rank, 2, weight, bias, x, gy, gather)
+        results = submission.run(in_world, "column_rank", 2, weight, bias, x, gy, gather)
         check_column(results, ref, 2, gather, f"ColumnParallelLinear(gather_output={gather}) on 2 ranks")
 
 
@@ -210,7 +211,7 @@ def test_row_parallel_matches_serial_and_adds_the_bias_once(submission):
     weight, bias, x, gy = case(8, 5, seed=3)
     ref = serial(weight, bias, x, gy)
     for parallel in (False, True):
-        results = submission.run(in_world, row_rank, 2, weight, bias, x, gy, parallel)
+        results = submission.run(in_world, "row_rank", 2, weight, bias, x, gy, parallel)
         for rank, r in enumerate(results):
             close(r["weight"], weight[:, 4 * rank:4 * rank + 4], f"rank {rank}'s weight (columns {4 * rank}.."
                   f"{4 * rank + 3} of the full weight: this rank's slice of the input features)")
@@ -222,7 +223,7 @@ def test_parallel_mlp_matches_serial(submission):
     d, h = 4, 8
     w1, b1, x, _ = case(d, h, seed=4)
     w2, b2, _, gy = case(h, d, seed=5)
-    results = submission.run(in_world, mlp_rank, 2, w1, b1, w2, b2, x, gy)
+    results = submission.run(in_world, "mlp_rank", 2, w1, b1, w2, b2, x, gy)
     w1r, b1r, w2r, b2r, xr = (t.clone().requires_grad_(True) for t in (w1, b1, w2, b2, x))
     y = F.linear(F.gelu(F.linear(xr, w1r, b1r)), w2r, b2r)
     (y * gy).sum().backward()
@@ -240,7 +241,7 @@ def test_parallel_mlp_matches_serial(submission):
 def test_parallel_mlp_communicates_one_all_reduce_each_way(submission):
     w1, b1, x, _ = case(4, 8, seed=6)
     w2, b2, _, gy = case(8, 4, seed=7)
-    results = submission.run(in_world, mlp_rank, 2, w1, b1, w2, b2, x, gy)
+    results = submission.run(in_world, "mlp_rank", 2, w1, b1, w2, b2, x, gy)
     for rank, r in enumerate(results):
         assert r["fwd"] == ["all_reduce"], (
             f"ParallelMLP's forward must launch exactly one collective, one all-reduce (after fc2); rank {rank} "
@@ -256,7 +257,7 @@ def test_four_ranks_float32_and_no_bias(submission):
              "column_no_bias": ("column", *case(3, 4, seed=9, bias=False), False),
              "row": ("row", *case(8, 3, seed=10, dtype=torch.float32), False),
              "row_no_bias": ("row", *case(4, 2, seed=11, bias=False), True)}
-    results = submission.run(in_world, all_layers_rank, 4, cases)
+    results = submission.run(in_world, "all_layers_rank", 4, cases)
     tol = {"rtol": 1e-5, "atol": 1e-5}
     for name, (kind, weight, bias, x, gy, flag) in cases.items():
         per_rank = [r[name] for r in results]
@@ -275,7 +276,7 @@ def test_four_ranks_float32_and_no_bias(submission):
 def test_layers_communicate_only_within_their_group(submission):
     weight, bias, _, gy = case(4, 6, seed=12, batch=(3,))
     xs = [seeded_tensor((3, 4), D64, 13), seeded_tensor((3, 4), D64, 14) * 10]
-    results = submission.run(in_world, grouped_rank, 4, weight, bias, xs, gy)
+    results = submission.run(in_world, "grouped_rank", 4, weight, bias, xs, gy)
     for rank, r in enumerate(results):
         x = xs[rank // 2]
         col = serial(weight, bias, x, gy)
@@ -289,13 +290,13 @@ def test_layers_communicate_only_within_their_group(submission):
 
 
 def test_split_dimension_not_divisible_raises_value_error(submission):
-    outcomes = submission.run(in_world, bad_split_rank, 4, 6, 6)
+    outcomes = submission.run(in_world, "bad_split_rank", 4, 6, 6)
     for rank, got in enumerate(outcomes):
         for kind, dim in (("ColumnParallelLinear", "out_features"), ("RowParallelLinear", "in_features")):
             assert got[kind].startswith("ValueError"), (
                 f"{kind}.from_full of Linear(6, 6) on 4 ranks must raise ValueError ({dim}=6 is not divisible "
                 f"by 4); rank {rank}: it {got[kind]}")
-    outcomes = submission.run(in_world, bad_split_rank, 2, 4, 6)
+    outcomes = submission.run(in_world, "bad_split_rank", 2, 4, 6)
     assert all(o == {"ColumnParallelLinear": "returned", "RowParallelLinear": "returned"} for o in outcomes), (
         f"Linear(4, 6) on 2 ranks splits evenly and must not raise: {outcomes}")
 

@@ -1,0 +1,141 @@
+"""What a sandbox process does to itself before any submission code runs.
+
+In order: its own session and process group (the grader kills the whole group); a private working
+directory; where the kernel allows it (root or user namespaces), a network namespace with only loopback
+and a mount namespace in which the kit's solutions, tests, hidden-test sources and ``.git`` are covered by
+empty tmpfs mounts; resource limits; and an audit hook (``sys.addaudithook``: Python cannot remove it)
+that refuses new programs, signals to other process groups, non-loopback sockets, reading hidden paths,
+writing outside the sandbox's temporary folders, ``gc`` introspection and loading native libraries.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import resource
+import socket
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
+MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+MAX_FORKS = 32  # the distributed exercises fork one process per rank
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_s: float = 60.0             # RLIMIT_CPU: a busy loop dies even if the wall-clock timer fails
+    address_space_gb: float = 16.0  # RLIMIT_AS: a memory bomb gets MemoryError, not the machine
+    file_size_mb: float = 64.0      # RLIMIT_FSIZE: no filling the disk
+    open_files: int = 256           # RLIMIT_NOFILE
+
+
+def apply_limits(limits: Limits) -> None:
+    for which, value in ((resource.RLIMIT_CPU, int(limits.cpu_s) + 1),
+                         (resource.RLIMIT_AS, int(limits.address_space_gb * 2**30)),
+                         (resource.RLIMIT_FSIZE, int(limits.file_size_mb * 2**20)),
+                         (resource.RLIMIT_NOFILE, limits.open_files)):
+        _soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))  # hard = soft: the submission cannot raise it again
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _loopback_up() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
+
+
+def private_namespaces(hide: list[Path]) -> list[str]:
+    """Enter new network and mount namespaces if permitted; returns what is in force."""
+    in_force = []
+    if _libc.unshare(CLONE_NEWNET) == 0:
+        try:
+            _loopback_up()
+            in_force.append("network namespace (loopback only)")
+        except OSError:
+            in_force.append("network namespace (no interfaces)")
+    if hide and _libc.unshare(CLONE_NEWNS) == 0:
+        _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
+        hidden = [p for p in hide if p.exists() and
+                  _libc.mount(b"tmpfs", str(p).encode(), b"tmpfs", 0, b"size=4k,mode=0555") == 0]
+        if hidden:
+            in_force.append("mount namespace hiding " + ", ".join(p.name for p in hidden))
+    return in_force
+
+
+def available_isolation() -> list[str]:
+    """What a sandbox forked here will get: tried in a throwaway child (unshare is per process)."""
+    pid = os.fork()
+    if pid == 0:
+        code = (_libc.unshare(CLONE_NEWNET) == 0) | (_libc.unshare(CLONE_NEWNS) == 0) << 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.WEXITSTATUS(status)
+    found = ["own session and process group", "fork-server subreaper (no leftover processes)",
+             "rlimits (cpu, address space, file size, open files)", "audit hook"]
+    if code & 1:
+        found.append("network namespace (loopback only)")
+    if code & 2:
+        found.append("mount namespace (solutions, tests, hidden tests and .git hidden)")
+    return found
+
+
+def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
+    """Refuse what a submission has no business doing; raised errors name the refused action."""
+    own_group = os.getpgid(0)
+    hidden_prefixes = tuple(str(p) + os.sep for p in hidden) + tuple(str(p) for p in hidden)
+    writable_prefixes = tuple(str(p) for p in writable) + ("/dev/null", "/dev/shm", "/proc/self")
+    forks = [0]
+
+    def refuse(what: str) -> None:
+        raise PermissionError(f"sandbox: {what} is not allowed while grading")
+
+    def hook(event: str, args: tuple) -> None:
+        if event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "pty.spawn"):
+            refuse(f"starting a program ({event})")
+        elif event == "os.fork":
+            forks[0] += 1
+            if forks[0] > MAX_FORKS:
+                refuse(f"more than {MAX_FORKS} forks")
+        elif event in ("os.kill", "os.killpg"):
+            pid = args[0]
+            target = pid if event == "os.killpg" else _group_of(pid)
+            if pid <= 0 or target != own_group:
+                refuse("signalling a process outside the sandbox")
+        elif event in ("socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"):
+            address = args[1] if len(args) > 1 else None
+            if isinstance(address, tuple) and address and not _loopback(address[0]):
+                refuse(f"network access to {address[0]}")
+        elif event == "open" and isinstance(args[0], (str, bytes)):
+            path = os.path.abspath(os.fsdecode(args[0]))
+            if path.startswith(hidden_prefixes):
+                refuse(f"reading {path}")
+            mode = args[1] if isinstance(args[1], str) else ""
+            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+            writing = any(c in mode for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+            if writing and not path.startswith(writable_prefixes):
+                refuse(f"writing {path}")
+        elif event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents", "ctypes.dlopen"):
+            refuse(event)
+
+    sys.addaudithook(hook)
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _loopback(host) -> bool:
+    return isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1", ""))
