@@ -165,3 +165,18 @@ def gradescope(out: Path) -> None:
 
     bundle(out)
     click.echo(f"Gradescope autograder bundle written to {out}")
+
+
+@main.command("nbgrader")
+@click.argument("course", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--assignment", default="dlkata", show_default=True)
+@click.option("--exercise", "exercise_ids", multiple=True, metavar="ID")
+def nbgrader_(course: Path, assignment: str, exercise_ids: tuple[str, ...]) -> None:
+    """Write nbgrader source notebooks (one per exercise) into COURSE/source/ASSIGNMENT."""
+    try:
+        from grader.classroom.nbgrader import write_course
+    except ImportError:
+        raise DlkataError("this needs nbgrader: pip install nbgrader") from None
+    written = write_course(course, assignment, _exercises(exercise_ids))
+    click.echo(f"{len(written)} notebooks written to {course / 'source' / assignment}; "
+               f"next: cd {course} && nbgrader generate_assignment {assignment}")

@@ -3,8 +3,8 @@
 Each rank is a process forked from the caller (inside a probe: the sandbox, so the submission module is
 already imported and ``fn`` may be any function, including a probe-module function). A rank
 
-1. leaves the caller's process group for its own (so it can be killed with everything it started) and
-   dies with its parent (``PR_SET_PDEATHSIG``: if the sandbox is killed, so are the ranks);
+1. dies with its parent (``PR_SET_PDEATHSIG``: if the sandbox is killed, so are the ranks); it stays in
+   the caller's process group (a sandbox may signal no other group, and the grader kills that group);
 2. sets ``torch.set_num_threads(1)``: a process forked after its parent ran a multi-threaded op hangs in
    libgomp on its next parallel op unless it stays single-threaded;
 3. joins a gloo process group over loopback; rank 0 serves the ``TCPStore`` on a socket the caller bound
@@ -16,8 +16,9 @@ The caller collects the results in rank order. A rank that raises sends its trac
 be killed (it keeps its connections open, so the other ranks do not fail in turn and hide the cause);
 a rank that dies (``os._exit``, a signal) closes its pipe without a result. Either is a ``WorldError``
 naming the rank; no result from everyone within ``timeout_s`` is a ``WorldTimeout``. Whatever happens,
-every rank's process group is killed and reaped before ``run_world`` returns or raises (once all results
-are in, a rank still leaving is killed rather than waited for).
+every rank and every process it started (found through ``/proc``) is killed, and the ranks are reaped,
+before ``run_world`` returns or raises (once all results are in, a rank still leaving is killed rather
+than waited for).
 
 ``CollectiveLog`` (a small extra for tests) records the collectives a rank launches, however they are
 spelled: ``dist.all_reduce``, an imported name, ``async_op=True``, a ``ProcessGroup`` method,
@@ -46,6 +47,10 @@ __all__ = ["CollectiveLog", "WorldError", "WorldTimeout", "run_world"]
 
 MAX_TRACEBACK_CHARS = 3000
 PR_SET_PDEATHSIG = 1
+try:  # libc's prctl; a sandbox's audit hook refuses loading libraries later, so look it up at import
+    _libc = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover
+    _libc = ctypes.pythonapi  # the main program's symbols include libc's
 
 
 class WorldError(RuntimeError):
@@ -65,6 +70,7 @@ def run_world(fn: Callable, world_size: int, *args: Any, timeout_s: float = 30.0
     """Run ``fn(rank, world_size, *args, **kwargs)`` on ``world_size`` gloo ranks; their results in rank order."""
     if int(world_size) != world_size or world_size < 1:
         raise ValueError(f"world_size must be a positive int, got {world_size!r}")
+    _warm_up()
     listener = socket.create_server(("127.0.0.1", 0), backlog=128)
     port = listener.getsockname()[1]
     sys.stdout.flush()
@@ -78,10 +84,6 @@ def run_world(fn: Callable, world_size: int, *args: Any, timeout_s: float = 30.0
                 os.close(read_fd)
                 _rank_main(rank, world_size, listener, port, write_fd, fn, args, kwargs, timeout_s)
             os.close(write_fd)
-            try:
-                os.setpgid(pid, pid)  # the child does so too; whichever runs first wins the race
-            except OSError:
-                pass
             ranks[rank] = (pid, Connection(read_fd, writable=False))
         listener.close()
         return _collect(ranks, world_size, timeout_s)
@@ -93,12 +95,14 @@ def run_world(fn: Callable, world_size: int, *args: Any, timeout_s: float = 30.0
 class CollectiveLog:
     """``with CollectiveLog() as log: ...`` records each collective this process launches meanwhile.
 
-    ``log.calls`` is a list of ``{"kind", "op", "numel", "time_ns"}``: ``kind`` is one of
+    ``log.calls`` is a list of ``{"kind", "op", "numel", "async_op", "time_ns"}``: ``kind`` is one of
     ``all_reduce``, ``all_gather``, ``reduce_scatter``, ``broadcast``, ``reduce``, ``gather``, ``scatter``,
     ``all_to_all``, ``barrier``, ``send``, ``recv``; ``op`` the dispatcher op (``c10d.allreduce_``);
     ``numel`` the elements of its first tensor argument (all tensors of it when it is a list, e.g. the
-    tensors an all-reduce reduces); ``time_ns`` ``time.perf_counter_ns()`` at launch (an async
-    collective is recorded when launched, not when waited for). ``log.count(kind)`` counts one kind.
+    tensors an all-reduce reduces); ``async_op`` whether it was launched with ``async_op=True`` (None for
+    the functional collectives, which are always asynchronous); ``time_ns`` ``time.perf_counter_ns()`` at
+    launch (an async collective is recorded when launched, not when waited for). ``log.count(kind)``
+    counts one kind.
     """
 
     def __init__(self) -> None:
@@ -140,6 +144,15 @@ def _numel(arg: Any) -> int:
     return 0
 
 
+def _async_op(func, args: tuple, kwargs: dict) -> bool | None:
+    """The ``async_op`` a c10d op was called with (None for ops without one, e.g. functional collectives)."""
+    names = [a.name for a in func._schema.arguments]
+    if "async_op" not in names:
+        return None
+    i = names.index("async_op")
+    return bool(kwargs["async_op"] if "async_op" in kwargs else args[i] if i < len(args) else True)
+
+
 _mode_class = None
 
 
@@ -159,11 +172,22 @@ def _collective_mode_class():
                     if kind is not None:
                         self.calls.append({"kind": kind, "op": f"{func.namespace}.{func.overloadpacket.__name__}",
                                            "numel": _numel(args[0]) if args else 0,
+                                           "async_op": _async_op(func, args, kwargs or {}),
                                            "time_ns": time.perf_counter_ns()})
                 return func(*args, **(kwargs or {}))
 
         _mode_class = CollectiveMode
     return _mode_class
+
+
+@functools.lru_cache(maxsize=None)
+def _warm_up() -> None:
+    """Do once, in the caller, what every rank would otherwise do on first use: a dispatch mode's first use
+    imports torch._dynamo (seconds). A sandbox's fork server has done it already."""
+    import torch
+
+    with CollectiveLog():
+        torch.zeros(1).add_(1)
 
 
 # -- the caller's side -------------------------------------------------------------------------------
@@ -261,18 +285,47 @@ def _describe_exit(code: int | None) -> str:
 
 
 def _kill_all(ranks: dict[int, tuple[int, Connection]]) -> None:
-    for pid, conn in ranks.values():
+    """SIGKILL every rank and whatever it started (its descendants, found through /proc), then reap the ranks.
+
+    The ranks stay in the caller's process group: a sandbox may signal only its own group."""
+    for _pid, conn in ranks.values():
         conn.close()
-        for kill in (os.killpg, os.kill):  # its group, then itself in case it had not yet left ours
-            try:
-                kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+    doomed: list[int] = []
     for pid, _conn in ranks.values():
+        _stop_tree(pid, doomed)
+    for pid in doomed:
         try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
             pass
+    for pid, _conn in ranks.values():
+        _wait_exit(pid, wait_s=2.0)  # bounded: a rank we could not kill is left to the sandbox's reaper
+
+
+def _stop_tree(pid: int, found: list[int]) -> None:
+    """Freeze ``pid`` (so it starts nothing more), then its children, depth first."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except OSError:
+        return
+    found.append(pid)
+    for child in _children(pid):
+        _stop_tree(child, found)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    children = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                children += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return children
 
 
 # -- a rank's side -----------------------------------------------------------------------------------
@@ -282,9 +335,7 @@ def _rank_main(rank: int, world_size: int, listener: socket.socket, port: int, w
     """The forked rank: never returns into the caller's code."""
     out = None
     try:
-        parent = os.getppid()
-        os.setpgid(0, 0)
-        _die_with_parent(parent)
+        _die_with_parent(os.getppid())
         out = Connection(write_fd, readable=False)
         if rank != 0:
             listener.close()
@@ -339,8 +390,7 @@ def _error_message(exc: BaseException) -> tuple[str, str]:
 
 def _die_with_parent(parent: int) -> None:
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass
     if os.getppid() != parent:  # the parent died before prctl took effect

@@ -36,12 +36,13 @@ class Guard:
         self.forbidden = tuple(forbidden)
         self.forbidden_aten = frozenset(forbidden_aten)
         self.violations: list[str] = []
-        self._local = threading.local()
+        self._depth = 0  # process-wide: a thread the submission starts cannot step outside the guard
+        self._local = threading.local()  # per thread: is the aten mode entered here?
 
     # -- state ---------------------------------------------------------------------------------
     @property
     def active(self) -> bool:
-        return getattr(self._local, "depth", 0) > 0
+        return self._depth > 0
 
     def violation(self, name: str) -> ForbiddenAPIError:
         message = forbidden_message(name)
@@ -50,10 +51,19 @@ class Guard:
 
     # -- Python level ----------------------------------------------------------------------------
     def install(self) -> None:
-        """Replace every forbidden name by a refusing wrapper (missing optional packages are skipped)."""
+        """Replace every forbidden name by a refusing wrapper (missing optional packages are skipped),
+        and make threads started by submission code run guarded for their whole life."""
         for name in self.forbidden:
             for owner, attr, target, full in _resolve(name):
                 self._patch(owner, attr, target, full)
+        guard, start = self, threading.Thread.start
+
+        def guarded_start(thread: threading.Thread) -> None:
+            if guard.active:
+                thread.run = guard.guarded(thread.run)
+            start(thread)
+
+        threading.Thread.start = guarded_start
 
     def _patch(self, owner: Any, attr: str, target: Any, full: str) -> None:
         if isinstance(target, type):
@@ -109,15 +119,22 @@ class Guard:
         @functools.wraps(fn)
         def run_guarded(*args, **kwargs):
             local = guard._local
-            depth = getattr(local, "depth", 0)
-            local.depth = depth + 1
+            outermost = not getattr(local, "entered", False)
+            guard._depth += 1
+            local.entered = True
             try:
-                if depth == 0 and guard.forbidden_aten:
+                if outermost and guard.forbidden_aten:
                     with _AtenGuard(guard):
-                        return fn(*args, **kwargs)
+                        return _checked(fn(*args, **kwargs))
                 return fn(*args, **kwargs)
             finally:
-                local.depth = depth
+                guard._depth -= 1
+                local.entered = not outermost
+
+        def _checked(value):
+            if not _mode_on_stack():
+                raise guard.violation("removing the dispatch guard (torch._C dispatch-mode stack)")
+            return value
 
         run_guarded.__dlkata_guarded__ = True
         return run_guarded
@@ -138,6 +155,12 @@ def _aten_guard_type():
             return func(*args, **(kwargs or {}))
 
     return AtenGuard
+
+
+def _mode_on_stack() -> bool:
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    return any(type(m).__name__ == "AtenGuard" for m in _get_current_dispatch_mode_stack())
 
 
 @functools.lru_cache(maxsize=None)

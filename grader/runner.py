@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader import scan
-from grader.catalog import PACKAGE_DIR, Exercise
+from grader.catalog import PACKAGE_DIR, Exercise, kit_root
 from grader.errors import ProbeFailure, format_raised
 from grader.plugin import NOT_SUBMITTED
 from grader.probes import imported
@@ -56,10 +56,17 @@ def _plugin_args() -> list[str]:
     return [] if "dlkata" in names and not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") else ["-p", "grader.plugin"]
 
 
+def _rootdir(test_file: Path) -> Path:
+    """The kit root when the tests live in it: module names then differ between the hidden and the
+    public ``test_<id>.py`` (pytest's importlib mode reuses a module of the same name)."""
+    root = kit_root()
+    return root if root in test_file.resolve().parents else test_file.parent
+
+
 def run_pytest(test_file: Path, submission_root: Path, *, isolation: str, collect_only: bool = False,
                test_timeout_s: float = 120.0, extra: list[str] | None = None) -> _Collector:
     collector = _Collector()
-    args = [str(test_file), "-c", str(PYTEST_INI), "--rootdir", str(test_file.parent),
+    args = [str(test_file), "-c", str(PYTEST_INI), "--rootdir", str(_rootdir(test_file)),
             "--confcutdir", str(test_file.parent),
             "-p", "no:cacheprovider", "-p", "no:terminal", "--import-mode=importlib", *_plugin_args(),
             "--dlkata-submission", str(submission_root), "--dlkata-isolation", isolation,

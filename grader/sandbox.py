@@ -44,7 +44,8 @@ class ForkServer:
         self._control, theirs = socket.socketpair()
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         self._process = subprocess.Popen([sys.executable, "-m", "grader.zygote", str(theirs.fileno())],
-                                         pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+                                         pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)  # no SIGINT from a terminal or kernel
         theirs.close()
 
     def _ask(self, request: tuple, fds: list[int] = ()) -> tuple:

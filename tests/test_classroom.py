@@ -137,3 +137,41 @@ def test_grade_batch_one_row_per_learner(softmax_grades, tmp_path):
         assert float(rows[f"{name}-dir"]["softmax"]) == pytest.approx(result.score), name
         assert (tmp_path / "grades-results" / f"{name}-dir.json").is_file()
     assert rows["empty-dir"]["error"] and float(rows["empty-dir"]["score"]) == 0
+
+
+def test_nbgrader_autograde_matches_dlkata_grade(softmax_grades, tmp_path):
+    """Real nbgrader, offline: generate_assignment, autograde a reference, a stub and a mutant."""
+    import nbformat
+    from nbgrader.api import Gradebook
+
+    course = tmp_path / "course"
+    run_cli("nbgrader", str(course), "--assignment", "ps1", "--exercise", "softmax")
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    subprocess.run([*nbgrader, "generate_assignment", "ps1", "--force"], cwd=course, check=True,
+                   capture_output=True, timeout=600)
+    released = (course / "release" / "ps1" / "softmax.ipynb").read_text()
+    assert "check_hidden" not in released and "BEGIN HIDDEN TESTS" not in released
+    reference_lines = [ln.strip() for ln in REFERENCE.read_text().splitlines() if "return" in ln]
+    assert not [ln for ln in reference_lines if ln in released], "the released notebook shows the solution"
+    sources = {"reference": course / "source" / "ps1" / "softmax.ipynb",
+               "stub": course / "release" / "ps1" / "softmax.ipynb"}
+    for student, notebook in sources.items():
+        (course / "submitted" / student / "ps1").mkdir(parents=True)
+        (course / "submitted" / student / "ps1" / "softmax.ipynb").write_bytes(notebook.read_bytes())
+    nb = nbformat.read(sources["stub"], as_version=4)
+    nb.cells[1].source = "%%writefile softmax.py\n" + SOFTMAX_MUTANT.read_text()
+    (course / "submitted" / "mutant" / "ps1").mkdir(parents=True)
+    nbformat.write(nb, course / "submitted" / "mutant" / "ps1" / "softmax.ipynb")
+    subprocess.run([*nbgrader, "autograde", "ps1", "--force", "--create"], cwd=course, check=True,
+                   capture_output=True, timeout=1800)
+    gradebook = Gradebook(f"sqlite:///{course / 'gradebook.db'}")
+    try:
+        for student in ("reference", "stub", "mutant"):
+            result = softmax_grades[student][1].exercises[0]
+            notebook = gradebook.find_submission_notebook("softmax", "ps1", student)
+            by_test = {g.name.split("__", 1)[1]: g.score for g in notebook.grades if "__" in g.name}
+            scale = result.max_score / sum(t.max_points for t in result.tests)
+            assert by_test == {t.name: pytest.approx(t.points * scale) for t in result.tests}, student
+            assert gradebook.find_submission("ps1", student).score == pytest.approx(result.score), student
+    finally:
+        gradebook.close()

@@ -88,7 +88,7 @@ def many_spellings(rank, world_size):
         dist.broadcast(t, 0)
         dist.reduce_scatter_tensor(t[:1].clone(), torch.ones(world_size))
         dist.barrier()
-    return [(c["kind"], c["numel"]) for c in log.calls], log.count("all_reduce")
+    return [(c["kind"], c["numel"]) for c in log.calls], log.count("all_reduce"), [c["async_op"] for c in log.calls[:5]]
 
 
 # -- probes for the sandbox tests ----------------------------------------------------------------------
@@ -202,11 +202,12 @@ def test_a_hanging_rank_times_out_and_everything_is_killed(tmp_path):
 
 
 def test_collective_log_counts_every_spelling():
-    calls, n_all_reduce = run_world(many_spellings, 2)[1]
+    calls, n_all_reduce, async_ops = run_world(many_spellings, 2)[1]
     assert calls == [("all_reduce", 6), ("all_reduce", 2), ("all_reduce", 6), ("all_reduce", 3), ("all_reduce", 6),
                      ("all_reduce", 6), ("all_reduce", 6), ("all_gather", 12), ("broadcast", 6),
                      ("reduce_scatter", 1), ("barrier", 1)], calls   # gloo's barrier all-reduces one element
     assert n_all_reduce == 7
+    assert async_ops == [False, False, True, True, None], async_ops
 
 
 def test_an_unpicklable_result_is_an_error():
@@ -233,7 +234,7 @@ def submission_file(tmp_path):
 
 
 def test_a_world_runs_inside_the_sandbox(submission_file):
-    box = Sandbox(submission_file, "subm", timeout_s=30)
+    box = Sandbox(submission_file, "subm", timeout_s=30, probe_files=(__file__,))
     try:
         results = box.run(probe_world, 2)
     finally:
@@ -243,7 +244,8 @@ def test_a_world_runs_inside_the_sandbox(submission_file):
 
 
 def test_a_forbidden_call_in_a_rank_is_reported_as_forbidden(submission_file):
-    box = Sandbox(submission_file, "subm", timeout_s=30, forbidden=("torch.nn.parallel.DistributedDataParallel",))
+    box = Sandbox(submission_file, "subm", timeout_s=30, probe_files=(__file__,),
+                  forbidden=("torch.nn.parallel.DistributedDataParallel",))
     try:
         with pytest.raises(ForbiddenCall, match="DistributedDataParallel"):
             box.run(probe_forbidden_in_rank)
@@ -252,7 +254,7 @@ def test_a_forbidden_call_in_a_rank_is_reported_as_forbidden(submission_file):
 
 
 def test_a_rank_exception_keeps_its_class_across_the_sandbox(submission_file):
-    box = Sandbox(submission_file, "subm", timeout_s=30)
+    box = Sandbox(submission_file, "subm", timeout_s=30, probe_files=(__file__,))
     try:
         with pytest.raises(SubmissionRaised) as info:
             box.run(probe_stub_in_rank)
@@ -279,7 +281,7 @@ def test_a_learner_exception_class_is_kept(submission_file, tmp_path):
 def test_ranks_die_with_a_sandbox_killed_at_its_probe_timeout(submission_file, tmp_path):
     folder = tmp_path / "pids"
     folder.mkdir()
-    box = Sandbox(submission_file, "subm", timeout_s=3)
+    box = Sandbox(submission_file, "subm", timeout_s=3, probe_files=(__file__,))
     try:
         with pytest.raises(ProbeTimeout):
             box.run(probe_hanging_world, str(folder))

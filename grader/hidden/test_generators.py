@@ -243,8 +243,16 @@ def expected(sub_name, script, shape="direct"):
     return run_script(delegate, sub_name, script, shape)
 
 
+def _own_errors_by_type(trace):
+    """The delegator's own TypeError (send(v) before the first next()) is compared by type only: its
+    wording is CPython's, and a class-based delegator may word it differently."""
+    return [step[:2] if step[:2] == ("raise", "TypeError") else step for step in trace]
+
+
 def check_same(actual, want, sub_name, script, what):
     where = f"{what}\n  sub-generator: {sub_name}\n  operations: {script}"
+    actual = {**actual, "trace": _own_errors_by_type(actual["trace"])}
+    want = {**want, "trace": _own_errors_by_type(want["trace"])}
     for i, (got, exp) in enumerate(zip(actual["trace"], want["trace"])):
         assert got == exp, (
             f"{where}\n  operation {i} {script[i]} gave {got}, but with `yield from` it gives {exp}"

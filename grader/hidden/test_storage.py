@@ -139,6 +139,9 @@ CAN_VIEW = {
     "scalar as ()": lambda: (_x()[0], ()),
     "(1,) as ()": lambda: (_x()[:1], ()),
     "m[:, 1:2] (4, 1) as (4,)": lambda: (_m()[:, 1:2], (4,)),
+    "x[:6].view(1, 2, 3).permute(1, 0, 2) (2, 1, 3), strides (3, 6, 1), as (6,) (a size-1 dim's stride is "
+    "irrelevant)": lambda: (_x()[:6].view(1, 2, 3).permute(1, 0, 2), (6,)),
+    "as_strided((2, 1, 3), (3, 7, 1)) as (3, 2)": lambda: (_x().as_strided((2, 1, 3), (3, 7, 1)), (3, 2)),
     "m.T[:, :0] (6, 0) as (0, 6)": lambda: (_m().T[:, :0], (0, 6)),
     "m.T[:, :0] (6, 0) as (-1, 3)": lambda: (_m().T[:, :0], (-1, 3)),
     "m.T[:, :0] (6, 0) as (-1,)": lambda: (_m().T[:, :0], (-1,)),

@@ -19,7 +19,6 @@ log pi(y | x) = sum_t log p(y_t | ...) of a chosen (w) and a rejected (l) answer
     L   = -mean(log sigmoid(r_w - r_l)),   log sigmoid(m) = -softplus(-m)   (finite for any m)
 """
 
-import math
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
