@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import mmap
 import os
 import resource
 import socket
@@ -94,7 +95,7 @@ def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
     own_group = os.getpgid(0)
     hidden_prefixes = tuple(str(p) + os.sep for p in hidden) + tuple(str(p) for p in hidden)
     writable_prefixes = tuple(str(p) for p in writable) + ("/dev/null", "/dev/shm", "/proc/self")
-    forks = [0]
+    forks = mmap.mmap(-1, 8)  # shared with every descendant: a fork bomb's children count too
 
     def refuse(what: str) -> None:
         raise PermissionError(f"sandbox: {what} is not allowed while grading")
@@ -103,9 +104,10 @@ def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
         if event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "pty.spawn"):
             refuse(f"starting a program ({event})")
         elif event == "os.fork":
-            forks[0] += 1
-            if forks[0] > MAX_FORKS:
-                refuse(f"more than {MAX_FORKS} forks")
+            count = int.from_bytes(forks[:8], "little") + 1
+            forks[:8] = count.to_bytes(8, "little")
+            if count > MAX_FORKS:
+                refuse(f"more than {MAX_FORKS} processes")
         elif event in ("os.kill", "os.killpg"):
             pid = args[0]
             target = pid if event == "os.killpg" else _group_of(pid)

@@ -217,12 +217,12 @@ def test_adagrad_matches_torch(submission):
 
 @points(2)
 def test_rmsprop_matches_torch(submission):
-    check_against_torch(submission, "RMSprop", [{}, dict(lr=0.03, alpha=0.9, eps=1e-2, weight_decay=0.1)])
+    check_against_torch(submission, "RMSprop", [{}, dict(lr=0.01, alpha=0.99, eps=1e-3, weight_decay=0.1)])
 
 
 @points(2)
 def test_adadelta_matches_torch(submission):
-    check_against_torch(submission, "Adadelta", [{}, dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1)])
+    check_against_torch(submission, "Adadelta", [{}, dict(lr=0.5, rho=0.95, eps=1e-4, weight_decay=0.1)])
 
 
 @points(2)
@@ -251,7 +251,7 @@ HYPER = {
 @given(name=st.sampled_from(OPTIMIZERS), param_shapes=st.lists(shapes(0, 3, 1, 4), min_size=1, max_size=3),
        data=st.data())
 def test_random_hyperparameters_and_shapes(submission, name, param_shapes, data):
-    kwargs = {"lr": data.draw(st.sampled_from([1e-3, 1e-2, 0.1] if name != "Adadelta" else [0.1, 1.0]), label="lr"),
+    kwargs = {"lr": data.draw(st.sampled_from([1e-3, 1e-2] if name != "Adadelta" else [0.1, 1.0]), label="lr"),
               "eps": data.draw(st.sampled_from([1e-8, 1e-4, 1e-2]), label="eps"),
               "weight_decay": data.draw(st.sampled_from([0.0, 0.05]), label="weight_decay")}
     for key, strategy in HYPER[name].items():
@@ -265,7 +265,7 @@ def test_random_hyperparameters_and_shapes(submission, name, param_shapes, data)
 GROUPS = {  # per-group hyper-parameters differ from the constructor's (which the second group inherits)
     "Adagrad": ({"lr": 0.02}, {"lr": 0.2, "eps": 1e-2, "weight_decay": 0.2}),
     "RMSprop": ({"lr": 0.003, "alpha": 0.9}, {"lr": 0.03, "alpha": 0.5, "eps": 1e-2, "weight_decay": 0.2}),
-    "Adadelta": ({"lr": 0.5, "rho": 0.9}, {"lr": 1.0, "rho": 0.5, "eps": 1e-3, "weight_decay": 0.2}),
+    "Adadelta": ({"lr": 0.5, "rho": 0.9}, {"lr": 0.3, "rho": 0.5, "eps": 1e-3, "weight_decay": 0.2}),
     "Adam": ({"lr": 0.005, "weight_decay": 0.01},
              {"lr": 0.05, "betas": (0.5, 0.9), "eps": 1e-2, "weight_decay": 0.2}),
 }
@@ -319,8 +319,8 @@ def test_step_returns_the_closure_loss(submission):
 @points(2)
 def test_state_dict_resumes_the_same_trajectory(submission):
     problem = make_problem([(3, 4), ()], seed=9)
-    cases = [("Adagrad", {"lr": 0.1, "weight_decay": 0.05}), ("RMSprop", {"lr": 0.03, "alpha": 0.9}),
-             ("Adadelta", {"rho": 0.8, "eps": 1e-4}),
+    cases = [("Adagrad", {"lr": 0.1, "weight_decay": 0.05}), ("RMSprop", {"lr": 0.003, "alpha": 0.9}),
+             ("Adadelta", {"rho": 0.95, "eps": 1e-4}),
              ("Adam", {"lr": 0.05, "betas": (0.8, 0.99), "weight_decay": 0.1, "decoupled_weight_decay": True})]
     for name, kwargs in cases:
         out = submission.run(resume, name, kwargs, problem, 40, 30)
@@ -328,12 +328,11 @@ def test_state_dict_resumes_the_same_trajectory(submission):
         what = (f"{describe(name, kwargs)} saved with state_dict() after 40 steps and loaded into a new "
                 "optimiser with load_state_dict()")
         for t, (a, b) in enumerate(zip(out["losses"].tolist(), whole["losses"].tolist())):
-            assert abs(a - b) <= 1e-10 * (1 + abs(b)), (
+            assert abs(a - b) <= ATOL + RTOL * abs(b), (
                 f"{what}: step {t + 1} differs from the uninterrupted run (loss {a!r} vs {b!r}); everything the "
                 "update needs (buffers and the step count) must live in self.state so state_dict() carries it")
         for i, (a, b) in enumerate(zip(out["params"], whole["params"])):
-            close(a, b, f"{what}: parameter {i} after 70 steps, against the uninterrupted run",
-                  rtol=1e-10, atol=1e-12)
+            close(a, b, f"{what}: parameter {i} after 70 steps, against the uninterrupted run", rtol=RTOL, atol=ATOL)
 
 
 BAD = [

@@ -51,7 +51,8 @@ def train(m, rank, case, group=None):
         opt.zero_grad()
         grads_cleared.append([None if p.grad is None else p.grad.clone() for p in params])
     state = {name: getattr(opt, name, "missing") for name in ("exp_avg", "exp_avg_sq")}
-    state = {k: v.detach().clone() if isinstance(v, torch.Tensor) else repr(type(v)) for k, v in state.items()}
+    state = {k: v.detach().clone() if isinstance(v, torch.Tensor) else v if v == "missing" else repr(type(v))
+             for k, v in state.items()}
     return {"after": after, "grads": grads_cleared, "state": state, "shard_numel": opt.shard_numel()}
 
 
