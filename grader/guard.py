@@ -172,18 +172,26 @@ def _AtenGuard(guard: Guard):
     return _aten_guard_class()(guard)
 
 
+def import_longest_prefix(name: str) -> tuple[types.ModuleType | None, int]:
+    """Import the longest importable module prefix of a dotted name: (module, number of parts used)."""
+    parts = name.rstrip("*").rstrip(".").split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            return importlib.import_module(".".join(parts[:i])), i
+        except ImportError:
+            continue
+        except Exception:  # a module that fails to import for another reason is not forbidden-reachable
+            return None, 0
+    return None, 0
+
+
 def _resolve(name: str) -> list[tuple[Any, str, Any, str]]:
     """(owner, attribute, object, full name) for each object a forbidden name denotes."""
     parts = name.split(".")
     pattern = parts[-1].endswith("*")
     head = parts[:-1] if pattern else parts
-    obj, owner, i = None, None, len(head)
-    while i > 0:  # import the longest importable module prefix
-        try:
-            obj = importlib.import_module(".".join(head[:i]))
-            break
-        except ImportError:
-            i -= 1
+    obj, i = import_longest_prefix(".".join(head))
+    owner = None
     if obj is None:
         return []
     for attr in head[i:]:

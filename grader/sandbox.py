@@ -132,9 +132,15 @@ class _Session:
     def __init__(self, spec: dict) -> None:
         self.path = Path(spec["module_path"])
         self.guard = Guard(spec["forbidden"], spec["forbidden_aten"])
-        self.guard.install()
         self.module: types.ModuleType | None = None
         self.import_error: dict | None = None
+        try:
+            self.guard.install()
+        except Exception as exc:  # a bug in the kit, not the learner's: say so instead of dying silently
+            self.import_error = {"kind": "raised", "type": "GraderError", "mro": ["GraderError"],
+                                 "message": f"the grader could not install the forbidden-API guard: {exc!r}",
+                                 "file": "the grader", "traceback": ""}
+            return
         try:
             self.module = load_submission(self.path, spec["module_name"], self.guard)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt at import count as errors too

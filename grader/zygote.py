@@ -65,6 +65,13 @@ def warm_up() -> None:
         importlib.import_module(name)
     import torch
 
+    from grader.catalog import catalog
+    from grader.guard import import_longest_prefix
+
+    for exercise in catalog():  # the guard resolves forbidden names in every sandbox: import them once here
+        for name in exercise.forbidden:
+            import_longest_prefix(name)
+
     from grader.guard import Guard
 
     Guard(forbidden_aten=("aten::_softmax",)).guarded(lambda: torch.zeros(2).add(1).sum())()
