@@ -58,21 +58,32 @@ def list_() -> None:
 @main.command()
 @click.argument("exercise_id")
 def show(exercise_id: str) -> None:
-    """Print an exercise's statement."""
-    click.echo(catalog.get(exercise_id).statement.read_text(encoding="utf-8"))
+    """Print an exercise's statement (README.zh.md with --lang zh)."""
+    from grader.learner import i18n
+
+    path, fell_back = i18n.statement(catalog.get(exercise_id))
+    if fell_back:
+        click.echo(i18n.t("no_zh_statement", id=exercise_id), err=True)
+    click.echo(path.read_text(encoding="utf-8"))
 
 
 @main.command()
 @click.argument("exercise_id")
 def hint(exercise_id: str) -> None:
     """Show the next hint not yet shown (remembered per workspace)."""
+    from grader.learner import i18n
+
     exercise = catalog.get(exercise_id)
-    shown = State().next_hint(exercise.id, exercise.hints)
+    hints = i18n.hints(exercise)
+    if not hints:
+        click.echo(i18n.t("no_hints", id=exercise.id))
+        return
+    shown = State().next_hint(exercise.id, hints)
     if shown is None:
-        click.echo(f"All {len(exercise.hints)} hints for {exercise.id} have been shown.")
+        click.echo(i18n.t("hints_done", total=len(hints), id=exercise.id))
     else:
         level, text = shown
-        click.echo(f"Hint {level}/{len(exercise.hints)} for {exercise.id}: {text}")
+        click.echo(i18n.t("hint", level=level, total=len(hints), id=exercise.id, text=text))
 
 
 @main.command()
@@ -180,3 +191,6 @@ def nbgrader_(course: Path, assignment: str, exercise_ids: tuple[str, ...]) -> N
     written = write_course(course, assignment, _exercises(exercise_ids))
     click.echo(f"{len(written)} notebooks written to {course / 'source' / assignment}; "
                f"next: cd {course} && nbgrader generate_assignment {assignment}")
+
+
+from grader import cli_learner  # noqa: E402,F401  registers the learner commands

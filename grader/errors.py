@@ -27,7 +27,9 @@ class SubmissionRaised(ProbeFailure):
         self.type_name: str = record["type"]
         self.mro: list[str] = list(record.get("mro", [record["type"]]))
         self.text: str = record.get("message", "")
-        self.outcome = "not_implemented" if self.is_a("NotImplementedError") else "error"
+        self.outcome = ("not_implemented" if self.is_a("NotImplementedError")
+                        else "timeout" if self.is_a("WorldTimeout")  # a distributed world that hung
+                        else "error")
         super().__init__(format_raised(record))
 
     def is_a(self, name: str | type) -> bool:

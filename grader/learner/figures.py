@@ -61,7 +61,7 @@ def topic_scores(result: GradeResult) -> dict[str, tuple[float, float]]:
 def score_bars(result: GradeResult) -> Figure:
     scores = topic_scores(result)
     n = max(len(scores), 1)
-    plot = Plot(640, 40 + 28 * n, (0, 100), (n, 0), margin=(10, 80, 30, 110), css_class="plot score-bars",
+    plot = Plot(680, 56 + 28 * n, (0, 100), (n, 0), margin=(10, 130, 46, 110), css_class="plot score-bars",
                 title="score per topic")
     for i, (topic, (got, out_of)) in enumerate(scores.items()):
         pct = 100 * got / out_of if out_of else 0.0
@@ -77,8 +77,8 @@ def score_bars(result: GradeResult) -> Figure:
 
 # -- optimisers ------------------------------------------------------------------------------------
 
-OPTIMISERS = (("Adam", 0.1), ("RMSprop", 0.02))
-START, STEPS = (-1.5, 2.0), 300
+OPTIMISERS = (("Adam", 0.1), ("RMSprop", 0.05))
+START, STEPS = (-1.5, 2.0), 500
 XLIM, YLIM = (-2.0, 2.0), (-1.0, 3.0)
 
 
@@ -110,7 +110,8 @@ def _deviation(yours: torch.Tensor, ref: torch.Tensor) -> str:
         return f"diverges (non-finite at step {step})"
     bad = (gap > 1e-6 * (1 + ref.abs().amax(dim=1))).nonzero()
     if len(bad) == 0:
-        return f"follows torch's to within {float(gap.max()):.1e}"
+        worst = float(gap.max())
+        return "follows torch's path exactly" if worst == 0 else f"follows torch's path to within {worst:.1e}"
     return f"leaves torch's path at step {int(bad[0])} (ends {float(gap[-1]):.3g} away)"
 
 
@@ -118,7 +119,7 @@ def optimiser_figure(root: Path | None) -> Figure:
     reference = {name: probes.optimiser_path(torch.optim, name, START, lr, STEPS) for name, lr in OPTIMISERS}
     module = _learner_module(root, "adaptive_optim")
     yours, notes = learner_paths(module) if module else ({}, ["no adaptive_optim submission: torch's paths only"])
-    plot = Plot(560, 460, XLIM, YLIM, margin=(16, 16, 44, 54), css_class="plot optimisers",
+    plot = Plot(560, 470, XLIM, YLIM, margin=(16, 16, 44, 54), css_class="plot optimisers",
                 title="Adam and RMSprop on the Rosenbrock function")
     nx, ny = 48, 40
     dx, dy = (XLIM[1] - XLIM[0]) / nx, (YLIM[1] - YLIM[0]) / ny
