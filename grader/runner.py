@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 
 from grader import scan
 from grader.catalog import PACKAGE_DIR, Exercise, kit_root
@@ -66,6 +67,7 @@ def _rootdir(test_file: Path) -> Path:
 def run_pytest(test_file: Path, submission_root: Path, *, isolation: str, collect_only: bool = False,
                test_timeout_s: float = 120.0, extra: list[str] | None = None) -> _Collector:
     collector = _Collector()
+    torch.set_num_threads(1)  # references are small; threads only stall on a busy machine
     args = [str(test_file), "-c", str(PYTEST_INI), "--rootdir", str(_rootdir(test_file)),
             "--confcutdir", str(test_file.parent),
             "-p", "no:cacheprovider", "-p", "no:terminal", "--import-mode=importlib", *_plugin_args(),
