@@ -132,7 +132,8 @@ def explain(exercise_id: str, path: str, force: bool, side_by_side: bool) -> Non
     console.rule()
     if found.yours is None:
         console.print(i18n.t("explain_no_yours", file=found.yours_path))
-        console.print(Panel(Syntax(found.reference, "python", line_numbers=True, word_wrap=True), title=i18n.t("explain_reference")))
+        console.print(Panel(Syntax(found.reference, "python", line_numbers=True, word_wrap=True),
+                            title=i18n.t("explain_reference")))
     elif side_by_side:
         console.print(Columns([Panel(Syntax(found.yours, "python", word_wrap=True), title=i18n.t("explain_yours")),
                                Panel(Syntax(found.reference, "python", word_wrap=True), title=i18n.t("explain_reference"))],

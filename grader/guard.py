@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import sys
 import threading
 import types
 from typing import Any, Callable, Iterable
@@ -143,18 +144,37 @@ class Guard:
 def _aten_guard_type():
     from torch.utils._python_dispatch import TorchDispatchMode
 
+    def dispatch(mode, func, types, args=(), kwargs=None):
+        name = func.overloadpacket._qualified_op_name  # e.g. "aten::_softmax"
+        if name in mode.guard.forbidden_aten and mode.guard.active:
+            raise mode.guard.violation(f"{name} (the aten op behind it)")
+        return func(*args, **(kwargs or {}))
+
     class AtenGuard(TorchDispatchMode):
+        @classmethod
+        def _should_skip_dynamo(cls) -> bool:
+            # torch would wrap __torch_dispatch__ in torch._disable_dynamo, whose first call imports
+            # torch._dynamo (seconds, the bulk of a quick `check`); it is done below only once dynamo is
+            # loaded, i.e. when torch.compile can be tracing at all.
+            return False
+
         def __init__(self, guard: Guard) -> None:
             super().__init__()
             self.guard = guard
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            name = func.overloadpacket._qualified_op_name  # e.g. "aten::_softmax"
-            if name in self.guard.forbidden_aten and self.guard.active:
-                raise self.guard.violation(f"{name} (the aten op behind it)")
-            return func(*args, **(kwargs or {}))
+            if "torch._dynamo" in sys.modules:  # never let torch.compile trace into the guard
+                return _dynamo_disabled(dispatch)(self, func, types, args, kwargs)
+            return dispatch(self, func, types, args, kwargs)
 
     return AtenGuard
+
+
+@functools.lru_cache(maxsize=None)
+def _dynamo_disabled(fn: Callable) -> Callable:
+    import torch._dynamo
+
+    return torch._dynamo.disable(fn, recursive=True)
 
 
 def _mode_on_stack() -> bool:

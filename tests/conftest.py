@@ -15,6 +15,10 @@ KIT = catalog.kit_root()
 EXERCISES = catalog.catalog()
 MUTANTS = [(e, p) for e in EXERCISES for p in sorted((KIT / "tests" / "mutants" / e.id).glob("*.py"))]
 
+# tests/submissions/ holds purpose-made submissions, some with their own conftest.py, test_*.py and ini
+# files beside the module (tests/submissions/beside/): they are graded, never collected as the kit's tests.
+collect_ignore = ["submissions"]
+
 
 def submission_with(tmp_path: Path, files: dict[str, Path | str]) -> Path:
     """A submission folder holding ``{exercise_id: source path or text}`` as ``<id>/<id>.py``."""

@@ -1,9 +1,13 @@
 """Hidden tests for ``adaptive_optim``. Probes run the optimisation loops in the sandbox and return the
 trajectories (losses and final parameters); the torch reference runs here, in the test process.
 
-Every comparison is in float64 with a tolerance, so no test depends on torch's order of operations. The
-objective is smooth and well conditioned: perturbing the start by 1e-12 moves torch's own final parameters
-by about 1e-11, far below the tolerances used.
+Every comparison is in float64 with a tolerance, so no test depends on torch's order of operations.
+Adaptive methods can turn chaotic near a minimum (once sqrt(v) is small, lr / eps acts like a huge SGD step),
+where two correct implementations drift apart from their last-bit differences. So every configuration here
+was checked by adding relative noise of 1e-13 (about 500 times float64 rounding) to the parameters after
+every step of torch's own optimiser: each trajectory stays within 1/100 of the tolerance. That is why the
+learning rates are moderate (lr <= 1e-2 in the property test) and RMSprop/Adadelta keep long memories in
+the long runs. Re-check with such a noisy run before changing any hyper-parameter, shape or step count.
 """
 
 from __future__ import annotations
@@ -16,22 +20,6 @@ from hypothesis import strategies as st
 
 from grader.testing import close, points, seeded_tensor, shapes
 
-
-def _skip_dynamo_import_in_eager_mode():
-    """Engine workaround: ``torch.optim.Optimizer.add_param_group`` (also ``zero_grad``, ``state_dict``,
-    ``load_state_dict``) is wrapped by ``torch._disable_dynamo``, which imports ``torch._dynamo`` (seconds)
-    on its first call. The fork server does not preload it, so every sandbox would pay that import while
-    the learner's constructor runs, against the probe's timeout. The wrapper caches the disabled function
-    on the original; caching the original itself changes nothing in eager mode (nothing is compiled here)."""
-    for value in vars(torch.optim.Optimizer).values():
-        value = getattr(value, "__func__", value)  # staticmethods
-        inner, code = getattr(value, "__wrapped__", None), getattr(value, "__code__", None)
-        if inner is not None and code is not None and code.co_qualname.startswith("_disable_dynamo."):
-            if getattr(inner, "__dynamo_disable", None) is None:
-                setattr(inner, "__dynamo_disable", inner)
-
-
-_skip_dynamo_import_in_eager_mode()
 
 RTOL, ATOL = 1e-6, 1e-8  # float64 trajectories: correct implementations agree to ~1e-13
 OPTIMIZERS = ("Adagrad", "RMSprop", "Adadelta", "Adam")

@@ -27,8 +27,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                     "zh": "正在监视 {file}（Ctrl-C 退出）。"},
     "watch_run": {"en": "[{time}] {id}: running the public tests...",
                   "zh": "[{time}] {id}：正在运行公开测试……"},
-    "watch_pass": {"en": "All {total} public tests of {id} pass. Next: `dlkata grade --exercise {id}` for the hidden tests.",
-                   "zh": "{id} 的 {total} 个公开测试全部通过。下一步：`dlkata grade --exercise {id}` 运行隐藏测试。"},
+    "watch_pass": {"en": "All {total} public tests of {id} pass. Next: `dlkata grade --exercise {id}` "
+                         "for the hidden tests.",
+                   "zh": "{id} 的 {total} 个公开测试全部通过。"
+                         "下一步：`dlkata grade --exercise {id}` 运行隐藏测试。"},
     "watch_fail": {"en": "{passed}/{total} public tests pass. First failure: {test} ({outcome})",
                    "zh": "公开测试通过 {passed}/{total}。第一个失败：{test}（{outcome}）"},
     "watch_broken": {"en": "{id} cannot be tested yet:", "zh": "{id} 暂时无法测试："},

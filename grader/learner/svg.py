@@ -47,7 +47,8 @@ class Plot:
             return
         coords = " ".join(f"{_n(self.x(x))},{_n(self.y(y))}" for x, y in finite)
         extra = f' stroke-dasharray="{dash}"' if dash else ""
-        (self.clipped if clip else self.items).append(f'<polyline class="series" data-label="{escape(label)}" points="{coords}" fill="none" '
+        (self.clipped if clip else self.items).append(
+            f'<polyline class="series" data-label="{escape(label)}" points="{coords}" fill="none" '
                           f'stroke="{color}" stroke-width="{width}" stroke-opacity="{opacity}"{extra}>'
                           f'<title>{escape(label)}</title></polyline>')
 
@@ -62,7 +63,8 @@ class Plot:
         py0, py1 = sorted((self.y(y0), self.y(y1)))
         cls = f' class="{css}"' if css else ""
         tip = f"<title>{escape(label)}</title>" if label else ""
-        (self.clipped if clip else self.items).append(f'<rect{cls} x="{_n(px0)}" y="{_n(py0)}" width="{_n(px1 - px0)}" height="{_n(py1 - py0)}" '
+        (self.clipped if clip else self.items).append(
+            f'<rect{cls} x="{_n(px0)}" y="{_n(py0)}" width="{_n(px1 - px0)}" height="{_n(py1 - py0)}" '
                           f'fill="{fill}" stroke="{stroke}">{tip}</rect>')
 
     def text(self, x: float, y: float, text: str, *, size: int = 11, anchor: str = "middle", color: str = "#222",
