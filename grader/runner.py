@@ -4,6 +4,8 @@ collect each test's outcome."""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import time
 from importlib import metadata
 from pathlib import Path
@@ -64,6 +66,24 @@ def _rootdir(test_file: Path) -> Path:
     return root if root in test_file.resolve().parents else test_file.parent
 
 
+@functools.lru_cache(maxsize=None)
+def _import_plugins_unrewritten() -> None:
+    """Import the third-party pytest plugins (hypothesis among them) before the first ``pytest.main``.
+
+    pytest assertion-rewrites every module of a plugin's distribution imported after it starts, and with
+    PYTHONDONTWRITEBYTECODE set (or a read-only site-packages) it cannot cache the result, so each fresh
+    process re-rewrote ~120 hypothesis/anyio/xdist modules: seconds of a quick ``check``. Only the tests
+    and the kit's own ``grader`` package need rewriting; they are left alone."""
+    for ep in metadata.entry_points(group="pytest11"):
+        if ep.dist is None or ep.dist.name != "dlkata":
+            try:
+                importlib.import_module(ep.module)
+            except Exception:  # a broken plugin is pytest's to report
+                pass
+    for name in ("hypothesis", "hypothesis.strategies"):
+        importlib.import_module(name)
+
+
 def run_pytest(test_file: Path, submission_root: Path, *, isolation: str, collect_only: bool = False,
                test_timeout_s: float = 120.0, extra: list[str] | None = None) -> _Collector:
     collector = _Collector()
@@ -75,6 +95,7 @@ def run_pytest(test_file: Path, submission_root: Path, *, isolation: str, collec
             "--timeout", str(test_timeout_s), *(extra or [])]
     if collect_only:
         args.append("--collect-only")
+    _import_plugins_unrewritten()
     pytest.main(args, plugins=[collector])
     return collector
 
