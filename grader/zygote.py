@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 
-PRELOAD = ["torch", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]
+PRELOAD = ["torch", "torch._dynamo", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]  # dynamo: torch.optim imports it on first use
 MAX_MESSAGE = 1 << 20
 
 
@@ -75,6 +75,10 @@ def warm_up() -> None:
     from grader.guard import Guard
 
     Guard(forbidden_aten=("aten::_softmax",)).guarded(lambda: torch.zeros(2).add(1).sum())()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # a sandbox's garbage collections skip (and so do not copy-on-write) what it inherited
 
 
 PR_SET_CHILD_SUBREAPER = 36
