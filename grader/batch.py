@@ -1,21 +1,32 @@
 """Batch grading: every subdirectory of a folder is one learner's submission.
 
-Each learner is graded in a process of its own (``python -m grader grade ... --format json``), so a
-broken or malicious submission costs only its own row. Locally, ``--jobs`` such processes run at once;
-with ``--scheduler ADDRESS`` each learner becomes one task on a Dask distributed cluster (the optional
-``dlkata[cluster]`` extra), which receives the submission's files, not a path, so workers need no shared
-filesystem. Either way the results stream into one gradebook (CSV or JSON) with a JSON result per
-learner kept beside it.
+Learners are graded by **warm grader processes** (``python -m grader.batch --worker``): each imports torch
+and starts its fork server once, then grades one learner after another, exactly as ``dlkata grade
+--format json`` would (the same ``grade_submission``, the same JSON). That is safe because a grader
+process never runs submission code: every probe runs in a sandbox forked from the fork server, so a
+broken or malicious submission still costs only its own row. A worker that dies or runs past
+``LEARNER_TIMEOUT_S`` is killed (its fork server and sandboxes go with it) and that learner's row says
+why; the next learner gets a fresh worker, and every worker is replaced after ``WORKER_LEARNERS``
+learners to bound what a long batch accumulates.
+
+Locally, ``--jobs`` workers run at once. With ``--scheduler ADDRESS`` each learner becomes one task on a
+Dask distributed cluster (the optional ``dlkata[cluster]`` extra); the task carries the submission's
+files, not a path, so workers need no shared filesystem, and each Dask worker process keeps its own warm
+graders between tasks. Either way the results stream into one gradebook (CSV or JSON) with a JSON result
+per learner kept beside it.
 """
 
 from __future__ import annotations
 
+import atexit
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +35,7 @@ from typing import Callable, Iterable, Iterator
 from grader.errors import DlkataError
 
 LEARNER_TIMEOUT_S = 1800
+WORKER_LEARNERS = 25  # learners one worker grades before it is replaced by a fresh one
 
 
 @dataclass
@@ -39,8 +51,138 @@ def read_submission(folder: Path) -> dict[str, bytes]:
             if p.stem == p.parent.name}
 
 
+# -- warm grader processes -----------------------------------------------------------------------
+
+class _Worker:
+    """One ``python -m grader.batch --worker`` process; requests and replies are JSON lines on a pipe of
+    its own (its stdout and stderr go to /dev/null unless DLKATA_BATCH_STDERR is set)."""
+
+    def __init__(self, exercises: tuple[str, ...]) -> None:
+        self.exercises = exercises
+        self.graded = 0
+        self.timed_out = False
+        self._state_dir = tempfile.mkdtemp(prefix="dlkata-batch-state-")  # `grade` would record state there
+        ours, theirs = os.pipe()
+        requests, self._requests = os.pipe()
+        quiet = None if os.environ.get("DLKATA_BATCH_STDERR") else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "grader.batch", "--worker", str(requests), str(theirs), *exercises],
+            pass_fds=(requests, theirs), stdin=subprocess.DEVNULL, stdout=quiet, stderr=quiet,
+            env={**os.environ, "DLKATA_STATE_DIR": self._state_dir},
+            start_new_session=True)  # a Ctrl-C reaches the batch, which closes its workers
+        os.close(requests)
+        os.close(theirs)
+        self._replies = os.fdopen(ours, "r", encoding="utf-8")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def grade(self, root: Path, output: Path, timeout_s: float) -> str:
+        """Grade ``root`` into ``output``; returns "" or why no result was written."""
+        request = (json.dumps({"root": str(root), "output": str(output)}) + "\n").encode()
+        timer = threading.Timer(timeout_s, self._time_out)
+        timer.start()
+        try:
+            os.write(self._requests, request)
+            reply = self._replies.readline()
+        except OSError:
+            reply = ""
+        finally:
+            timer.cancel()
+        self.graded += 1
+        if reply:
+            return json.loads(reply)["error"]
+        self.kill()
+        if self.timed_out:
+            return f"grading took longer than {timeout_s:g} s"
+        return f"the grader process died (exit code {self.process.wait()})"
+
+    def _time_out(self) -> None:
+        self.timed_out = True
+        self.kill()
+
+    def kill(self) -> None:
+        if self.alive:
+            self.process.kill()
+
+    def close(self) -> None:
+        try:
+            os.close(self._requests)  # EOF: the worker exits, its fork server sees it go and exits too
+        except OSError:
+            pass
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._replies.close()
+        shutil.rmtree(self._state_dir, ignore_errors=True)
+
+
+_idle: list[_Worker] = []
+_lock = threading.Lock()
+
+
+def _borrow(exercises: tuple[str, ...]) -> _Worker:
+    with _lock:
+        for worker in _idle:
+            if worker.exercises == exercises and worker.alive:
+                _idle.remove(worker)
+                return worker
+    return _Worker(exercises)
+
+
+def _give_back(worker: _Worker) -> None:
+    if worker.alive and worker.graded < WORKER_LEARNERS:
+        with _lock:
+            _idle.append(worker)
+    else:
+        worker.close()
+
+
+def close_workers() -> None:
+    """End the idle warm graders of this process (a batch does it when done; also at exit)."""
+    with _lock:
+        workers = list(_idle)
+        _idle.clear()
+    for worker in workers:
+        worker.close()
+
+
+atexit.register(close_workers)
+
+
+def _worker_main(requests_fd: int, replies_fd: int, exercise_ids: list[str]) -> int:
+    """The worker: grade each requested folder as ``dlkata grade FOLDER --format json --output FILE``."""
+    from grader.cli import _exercises, _submission
+    from grader.report import FORMATS
+    from grader.runner import grade_submission
+
+    requests = os.fdopen(requests_fd, "r", encoding="utf-8")
+    replies = os.fdopen(replies_fd, "w", encoding="utf-8")
+    exercises = _exercises(tuple(exercise_ids))
+    for line in requests:
+        request = json.loads(line)
+        try:
+            root = _submission(request["root"], exercises)
+            result = grade_submission(root, exercises)
+            Path(request["output"]).write_text(FORMATS["json"](result), encoding="utf-8")
+            error = ""
+        except DlkataError as exc:
+            error = f"dlkata: {exc}"
+        except Exception as exc:  # the grader's own failure: this learner's row says so
+            error = f"the grader failed: {type(exc).__name__}: {exc}".splitlines()[0]
+        replies.write(json.dumps({"error": error}) + "\n")
+        replies.flush()
+    return 0
+
+
+# -- one learner -----------------------------------------------------------------------------------
+
 def grade_files(learner: str, files: dict[str, bytes], exercises: tuple[str, ...] = ()) -> Row:
-    """Grade one learner's files in a fresh grader process (runs locally or on a Dask worker)."""
+    """Grade one learner's files with a warm grader process (runs locally or on a Dask worker)."""
+    exercises = tuple(exercises)
     with tempfile.TemporaryDirectory(prefix="dlkata-batch-") as tmp:
         root = Path(tmp) / "submission"
         for rel, data in files.items():
@@ -48,17 +190,13 @@ def grade_files(learner: str, files: dict[str, bytes], exercises: tuple[str, ...
             (root / rel).write_bytes(data)
         root.mkdir(exist_ok=True)
         out = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "grader", "grade", str(root), "--format", "json", "--output", str(out)]
-        for e in exercises:
-            cmd += ["--exercise", e]
-        env = {**os.environ, "DLKATA_STATE_DIR": str(Path(tmp) / "state")}
+        worker = _borrow(exercises)
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=LEARNER_TIMEOUT_S, env=env)
-        except subprocess.TimeoutExpired:
-            return Row(learner, None, f"grading took longer than {LEARNER_TIMEOUT_S} s")
-        if not out.is_file():
-            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
-            return Row(learner, None, last[0])
+            error = worker.grade(root, out, LEARNER_TIMEOUT_S)
+        finally:
+            _give_back(worker)
+        if error or not out.is_file():
+            return Row(learner, None, error or "the grader wrote no result")
         result = json.loads(out.read_text(encoding="utf-8"))
         result["submission"] = learner
         return Row(learner, result)
@@ -74,10 +212,13 @@ def learners(folder: Path) -> list[Path]:
 
 
 def run_local(folders: list[Path], jobs: int, exercises: tuple[str, ...]) -> Iterator[Row]:
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(grade_files, f.name, read_submission(f), exercises) for f in folders]
-        for future in as_completed(futures):
-            yield future.result()
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(grade_files, f.name, read_submission(f), exercises) for f in folders]
+            for future in as_completed(futures):
+                yield future.result()
+    finally:
+        close_workers()
 
 
 def run_dask(folders: list[Path], address: str, exercises: tuple[str, ...]) -> Iterator[Row]:
@@ -128,3 +269,10 @@ def grade_batch(folder: Path, output: Path, exercise_ids: list[str], *, jobs: in
             progress(row)
     write_gradebook(rows, output, exercise_ids)
     return rows
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
+    from grader import zygote
+
+    zygote.start_early()  # imports torch while this worker does
+    sys.exit(_worker_main(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]))

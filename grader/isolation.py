@@ -94,7 +94,7 @@ def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
     """Refuse what a submission has no business doing; raised errors name the refused action."""
     own_group = os.getpgid(0)
     hidden_prefixes = tuple(str(p) + os.sep for p in hidden) + tuple(str(p) for p in hidden)
-    writable_prefixes = tuple(str(p) for p in writable) + ("/dev/null", "/dev/shm", "/proc/self")
+    writable_prefixes = tuple(str(p) for p in writable) + ("/dev/null", "/dev/shm")
     forks = mmap.mmap(-1, 8)  # shared with every descendant: a fork bomb's children count too
 
     def refuse(what: str) -> None:
@@ -118,7 +118,7 @@ def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
             if isinstance(address, tuple) and address and not _loopback(address[0]):
                 refuse(f"network access to {address[0]}")
         elif event == "open" and isinstance(args[0], (str, bytes)):
-            path = os.path.abspath(os.fsdecode(args[0]))
+            path = os.path.realpath(os.fsdecode(args[0]))  # through links, /proc/self/root, //
             if path.startswith(hidden_prefixes):
                 refuse(f"reading {path}")
             mode = args[1] if isinstance(args[1], str) else ""
@@ -126,6 +126,12 @@ def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
             writing = any(c in mode for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
             if writing and not path.startswith(writable_prefixes):
                 refuse(f"writing {path}")
+        elif event in ("os.rename", "os.link", "os.symlink", "os.remove", "os.rmdir", "os.mkdir",
+                       "os.truncate", "os.chmod", "os.chown", "os.utime", "shutil.rmtree"):
+            for target in args[:2]:
+                if isinstance(target, (str, bytes)) and not os.path.realpath(os.fsdecode(target)).startswith(
+                        writable_prefixes):
+                    refuse(f"{event} on {os.fsdecode(target)}")
         elif event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents", "ctypes.dlopen"):
             refuse(event)
 

@@ -5,6 +5,7 @@ collect each test's outcome."""
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import time
 from importlib import metadata
@@ -73,7 +74,8 @@ def _import_plugins_unrewritten() -> None:
     pytest assertion-rewrites every module of a plugin's distribution imported after it starts, and with
     PYTHONDONTWRITEBYTECODE set (or a read-only site-packages) it cannot cache the result, so each fresh
     process re-rewrote ~120 hypothesis/anyio/xdist modules: seconds of a quick ``check``. Only the tests
-    and the kit's own ``grader`` package need rewriting; they are left alone."""
+    and the kit's own ``grader`` package need rewriting; they are left alone. Then the objects alive now
+    (modules, for the process's life) are frozen out of the garbage collector's scans."""
     for ep in metadata.entry_points(group="pytest11"):
         if ep.dist is None or ep.dist.name != "dlkata":
             try:
@@ -82,6 +84,8 @@ def _import_plugins_unrewritten() -> None:
                 pass
     for name in ("hypothesis", "hypothesis.strategies"):
         importlib.import_module(name)
+    gc.collect()
+    gc.freeze()  # torch's and pytest's ~250k long-lived objects: pytest's gc.collect() per run skips them
 
 
 def run_pytest(test_file: Path, submission_root: Path, *, isolation: str, collect_only: bool = False,
@@ -138,6 +142,8 @@ def grade_exercise(exercise: Exercise, submission_root: Path, *, isolation: str 
 
 def _precheck(exercise: Exercise, module: Path, isolation: str) -> tuple[str, str] | None:
     """Why no test can pass, said once for the exercise: missing, forbidden spelling, import failure."""
+    if module.is_symlink():
+        return "error", f"{module.name} must be a regular file, not a link"
     if not module.is_file():
         return "error", NOT_SUBMITTED
     source = module.read_text(encoding="utf-8", errors="replace")

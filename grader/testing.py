@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -23,6 +24,28 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                            HealthCheck.differing_executors])
 settings.load_profile("dlkata")
+
+
+def _no_dtensor_import() -> None:
+    """``torch.testing.assert_close`` imports ``torch.distributed.tensor`` (and sympy) on its first call to
+    see whether an argument is a DTensor: over a second of every fresh grader process. No DTensor can exist
+    before that module is imported, so until then the check is skipped; afterwards torch's own runs."""
+    from torch.testing import _comparison
+
+    original = getattr(_comparison, "_unwrap_dtensor_for_comparison", None)
+    if original is None or getattr(original, "__dlkata__", False):
+        return
+
+    def unwrap(actual, expected):
+        if "torch.distributed.tensor" not in sys.modules:
+            return actual, expected
+        return original(actual, expected)
+
+    unwrap.__dlkata__ = True
+    _comparison._unwrap_dtensor_for_comparison = unwrap
+
+
+_no_dtensor_import()
 
 TOLERANCES = {torch.float16: (1e-3, 1e-3), torch.bfloat16: (1.6e-2, 1e-2), torch.float32: (1.3e-6, 1e-5),
               torch.float64: (1e-7, 1e-7)}

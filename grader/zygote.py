@@ -17,11 +17,47 @@ import importlib
 import os
 import pickle
 import socket
+import subprocess
 import sys
 import time
 
 PRELOAD = ["torch", "torch._dynamo", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]  # dynamo: torch.optim imports it on first use
 MAX_MESSAGE = 1 << 20
+
+
+def launch() -> tuple[subprocess.Popen, socket.socket]:
+    """Start a fork server; returns its process and the grader's end of its control socket. Needs no
+    torch, so a grader can call it before importing torch itself and both processes import at once."""
+    ours, theirs = socket.socketpair()
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    quiet = None if os.environ.get("DLKATA_SANDBOX_STDERR") else subprocess.DEVNULL
+    process = subprocess.Popen([sys.executable, "-m", "grader.zygote", str(theirs.fileno())],
+                               pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+                               stdout=quiet, stderr=quiet,  # never the grader's stdout (a fake result)
+                               start_new_session=True)  # no SIGINT from a terminal or kernel
+    theirs.close()
+    return process, ours
+
+
+_early: tuple[subprocess.Popen, socket.socket] | None = None
+
+
+def start_early() -> None:
+    """Launch this process's fork server now (``dlkata grade``, a batch worker: before they import torch);
+    the grader's ``ForkServer`` adopts it on first use instead of starting one then."""
+    global _early
+    if _early is None:
+        _early = launch()
+
+
+def adopt() -> tuple[subprocess.Popen, socket.socket] | None:
+    """The fork server ``start_early`` launched, if it is still running (once)."""
+    global _early
+    early, _early = _early, None
+    if early is not None and early[0].poll() is not None:
+        early[1].close()
+        return None
+    return early
 
 
 def _exit_code(status: int) -> int:
@@ -81,6 +117,42 @@ def warm_up() -> None:
     gc.freeze()  # a sandbox's garbage collections skip (and so do not copy-on-write) what it inherited
 
 
+_prepared: dict[str, int | None] = {}
+
+
+def prepare(spec: dict) -> None:
+    """Before forking a sandbox: import, once per fork server, what it would otherwise import for itself
+    every time (the modules of its forbidden names, the test files its probes live in: ~10-30 ms a test).
+    Test files are trusted (the kit's); they load with one intra-op thread, so module-level tensor code
+    cannot start a thread pool here. A file that fails to load is left to the sandbox, which reports it."""
+    import torch
+
+    from grader import sandbox
+    from grader.guard import import_longest_prefix
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for name in spec.get("forbidden", ()):
+            if name not in _prepared:
+                _prepared[name] = None
+                import_longest_prefix(name)
+        for file in spec.get("probe_files", ()):
+            try:
+                stamp = os.stat(file).st_mtime_ns
+            except OSError:
+                continue
+            if _prepared.get(file) != stamp:
+                _prepared[file] = stamp
+                sandbox._probe_modules.pop(file, None)
+                try:
+                    sandbox._probe_function(file, None)
+                except BaseException:
+                    sandbox._probe_modules.pop(file, None)
+    finally:
+        torch.set_num_threads(threads)
+
+
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -96,16 +168,20 @@ def _children() -> list[int]:
 
 
 def _kill_orphans(live: set[int]) -> None:
-    """Descendants of dead sandboxes (double-forked, setsid'd) were reparented here: kill them all."""
-    for pid in _children():
-        if pid in live:
-            continue
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(pid, 9)
-            except OSError:
-                pass
-        _reap(pid, 1.0)
+    """Descendants of dead sandboxes (double-forked, setsid'd) were reparented here: kill them all, again
+    and again, since killing one orphans its own children to us in turn."""
+    for _ in range(1000):
+        orphans = [pid for pid in _children() if pid not in live]
+        if not orphans:
+            return
+        for pid in orphans:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, 9)
+                except OSError:
+                    pass
+        for pid in orphans:
+            _reap(pid, 1.0)
 
 
 def main(control_fd: int) -> None:
@@ -124,6 +200,7 @@ def main(control_fd: int) -> None:
             break  # the grader went away
         request = pickle.loads(data)
         if request[0] == "spawn":
+            prepare(request[1])
             pid = _spawn(control, request[1], fds[0])
             live.add(pid)
             reply = ("pid", pid)

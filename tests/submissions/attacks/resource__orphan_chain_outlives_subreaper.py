@@ -32,6 +32,7 @@ def _link():
                 _time.sleep(0.05)
             _os._exit(0)
         _os.setsid()
+        (_HERE / "chain.ready").touch()
         parent = _os.getppid()
         while _os.getppid() == parent and _time.monotonic() < _DEADLINE:
             if (_HERE / "graded").exists():
@@ -45,4 +46,8 @@ if _fork() == 0:
     if _fork() == 0:
         _link()
     _os._exit(0)
+for _ in range(200):  # until the first standby exists
+    if (_HERE / "chain.ready").exists():
+        break
+    _time.sleep(0.05)
 raise NotImplementedError("the chain is out")

@@ -1,0 +1,149 @@
+"""Grading at scale: fork safety of the sandboxes, and batch grading on a Dask cluster.
+
+Timings are not asserted here (a busy CI machine would make them flaky): ``bench/run.py`` measures them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grader.batch import grade_batch
+from tests.conftest import KIT, MUTANTS
+
+HANG_S = 30  # a threaded 512x512 matmul takes milliseconds; a child stuck in libgomp never finishes
+
+# The grader's process starts an OpenMP thread pool (a 512x512 matmul on 2 threads), then grades: every
+# sandbox is forked from the fork server (which never ran a threaded op), so each sandbox's own threaded
+# matmul finishes. The second sandbox proves that a sandbox's threads do not reach the fork server.
+SANDBOX_AFTER_MATMUL = """
+import sys, torch
+from pathlib import Path
+sys.path.insert(0, {kit!r})
+sys.path.insert(0, {probes!r})
+torch.set_num_threads(2)
+a = torch.randn(512, 512)
+(a @ a).sum()
+from grader.sandbox import Sandbox
+from matmul_probe import threaded_matmul
+for n in range(2):
+    box = Sandbox(Path({module!r}), "fork_safety", timeout_s={hang})
+    try:
+        print("sandbox", n, box.run(threaded_matmul), flush=True)
+    finally:
+        box.close()
+print("done", flush=True)
+"""
+
+PROBE = """
+import torch
+
+def threaded_matmul(module):
+    torch.set_num_threads(2)
+    a = torch.ones(512, 512)
+    return [torch.get_num_threads(), float((a @ a).sum())]
+"""
+
+# What the fork server exists to avoid: os.fork straight from the warmed-up process.
+PLAIN_FORK = """
+import os, torch
+torch.set_num_threads(2)
+a = torch.randn(512, 512)
+(a @ a).sum()
+pid = os.fork()
+if pid == 0:
+    (a @ a).sum()
+    os._exit(0)
+os.waitpid(pid, 0)
+print("child finished", flush=True)
+"""
+
+
+def run_script(source: str, timeout_s: float) -> subprocess.CompletedProcess | None:
+    """Run ``source`` in a fresh interpreter of its own session; None if it was killed at the timeout
+    (its whole process group, so a hung child does not outlive the test)."""
+    proc = subprocess.Popen([sys.executable, "-c", source], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, cwd=KIT, env={**os.environ, "OMP_NUM_THREADS": "2"})
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_sandbox_after_a_threaded_matmul_does_not_hang(tmp_path):
+    (tmp_path / "matmul_probe.py").write_text(PROBE)
+    module = tmp_path / "fork_safety.py"
+    module.write_text("VALUE = 1\n")
+    source = SANDBOX_AFTER_MATMUL.format(kit=str(KIT), probes=str(tmp_path), module=str(module), hang=HANG_S)
+    done = run_script(source, timeout_s=4 * HANG_S + 120)  # + the fork server's start on a busy machine
+    assert done is not None, "a sandbox forked after the grader ran a threaded matmul hung"
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "done"
+    for n in range(2):
+        assert f"sandbox {n} [2, {512.0 ** 3:.1f}]" in lines, done.stdout  # 2 threads, the right product
+
+
+def test_plain_fork_after_a_threaded_matmul_hangs():
+    """The control: the same matmul in a child forked directly from the warmed-up process hangs."""
+    done = run_script(PLAIN_FORK, timeout_s=HANG_S)
+    if done is not None and "child finished" in done.stdout:
+        pytest.skip("this torch build's OpenMP survives fork: the fork server's precaution is not needed here")
+    assert done is None, f"the control neither hung nor finished: {done and done.stderr[-2000:]}"
+
+
+# -- Dask ----------------------------------------------------------------------------------------
+
+def _classroom(root: Path) -> Path:
+    """Three learners of the softmax exercise: the reference, the stub and a mutant."""
+    mutant = next(m for e, m in MUTANTS if e.id == "softmax")
+    sources = {"reference": KIT / "solutions" / "softmax" / "softmax.py",
+               "stub": KIT / "exercises" / "softmax" / "softmax.py", "mutant": mutant}
+    for name, source in sources.items():
+        target = root / name / "softmax" / "softmax.py"
+        target.parent.mkdir(parents=True)
+        target.write_bytes(source.read_bytes())
+    return root
+
+
+def _results(output: Path) -> tuple[list[dict], dict[str, dict]]:
+    rows = list(csv.DictReader(output.open(encoding="utf-8")))
+    results = {}
+    for path in sorted(output.with_name(f"{output.stem}-results").glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for exercise in doc["exercises"]:
+            exercise.pop("seconds")
+        results[path.stem] = doc
+    return rows, results
+
+
+def test_dask_cluster_gives_the_local_gradebook(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    folder = _classroom(tmp_path / "class")
+    local = tmp_path / "local.csv"
+    grade_batch(folder, local, ["softmax"], jobs=2, selected=("softmax",))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  worker_class=distributed.Nanny) as cluster:
+        on_cluster = tmp_path / "dask.csv"
+        streamed = []
+        grade_batch(folder, on_cluster, ["softmax"], scheduler=cluster.scheduler_address, selected=("softmax",),
+                    progress=lambda row: streamed.append(row.learner))
+    assert sorted(streamed) == ["mutant", "reference", "stub"]
+    local_rows, local_results = _results(local)
+    dask_rows, dask_results = _results(on_cluster)
+    assert dask_rows == local_rows
+    assert dask_results == local_results
+    scores = {r["learner"]: float(r["softmax"]) for r in dask_rows}
+    assert scores["reference"] == 10 and scores["stub"] == 0 and scores["mutant"] < 10
+    assert all(not r["error"] for r in dask_rows)
