@@ -62,15 +62,18 @@ def test_release_has_no_solution_hidden_test_or_mutant(tmp_path):
     files = [p for p in out.rglob("*") if p.is_file()]
     names = {str(p.relative_to(out)) for p in files}
     assert not [n for n in names if n.startswith(("solutions", "tests", "grader/hidden")) or "EXPLAIN" in n]
-    public = [p for p in files if p.name.startswith("test_")]
-    text = "\n".join(p.read_text(errors="replace") for p in files if p not in public)
+    public = [p for p in files if p.name.startswith("test_") or p.name == "exercise.toml"]  # tests, hints
+    # the engine (grader/) is public by design and shares boilerplate with some references; the
+    # exercises, statements and docs must not contain a reference's lines
+    text = "\n".join(p.read_text(errors="replace") for p in files
+                     if p not in public and p.relative_to(out).parts[0] != "grader")
     for e in EXERCISES:
         reference = (KIT / "solutions" / e.id / f"{e.id}.py").read_text()
         stub = e.stub.read_text()
         distinctive = [ln.strip() for ln in reference.splitlines() if len(ln.strip()) > 30 and ln.strip() not in stub]
         leaked = [ln for ln in distinctive if ln in text]
         assert not leaked, f"{e.id}'s reference leaks into the release: {leaked[:2]}"
-        for test_file in public:  # a public test may share a torch one-liner with the reference, not more
+        for test_file in public:  # a public test or the last hint may share a one-liner with it, not more
             shared = [ln for ln in distinctive if ln in test_file.read_text()]
             assert len(shared) < 3, f"{test_file.name} repeats {e.id}'s reference: {shared[:3]}"
         hidden = e.hidden_tests.read_text()
