@@ -90,11 +90,12 @@ def available_isolation() -> list[str]:
     return found
 
 
-def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
+def install_audit_hook(hidden: list[Path], writable: list[Path], kit: Path) -> None:
     """Refuse what a submission has no business doing; raised errors name the refused action."""
     own_group = os.getpgid(0)
     hidden_prefixes = tuple(str(p) + os.sep for p in hidden) + tuple(str(p) for p in hidden)
     writable_prefixes = tuple(str(p) for p in writable) + ("/dev/null", "/dev/shm")
+    kit_prefix = str(kit) + os.sep  # never writable, even when the kit itself lives under /tmp
     forks = mmap.mmap(-1, 8)  # shared with every descendant: a fork bomb's children count too
 
     def refuse(what: str) -> None:
@@ -124,13 +125,13 @@ def install_audit_hook(hidden: list[Path], writable: list[Path]) -> None:
             mode = args[1] if isinstance(args[1], str) else ""
             flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
             writing = any(c in mode for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
-            if writing and not path.startswith(writable_prefixes):
+            if writing and (not path.startswith(writable_prefixes) or path.startswith(kit_prefix)):
                 refuse(f"writing {path}")
         elif event in ("os.rename", "os.link", "os.symlink", "os.remove", "os.rmdir", "os.mkdir",
                        "os.truncate", "os.chmod", "os.chown", "os.utime", "shutil.rmtree"):
             for target in args[:2]:
-                if isinstance(target, (str, bytes)) and not os.path.realpath(os.fsdecode(target)).startswith(
-                        writable_prefixes):
+                real = os.path.realpath(os.fsdecode(target)) if isinstance(target, (str, bytes)) else None
+                if real is not None and (not real.startswith(writable_prefixes) or real.startswith(kit_prefix)):
                     refuse(f"{event} on {os.fsdecode(target)}")
         elif event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents", "ctypes.dlopen"):
             refuse(event)

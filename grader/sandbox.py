@@ -191,7 +191,7 @@ def serve(conn, spec: dict) -> None:
     hide = hidden_paths(Path(spec["module_path"]))
     private_namespaces(hide)
     apply_limits(Limits(**spec["limits"]))
-    install_audit_hook(hide, [Path(spec["workdir"]), Path(tempfile.gettempdir())])
+    install_audit_hook(hide, [Path(spec["workdir"]), Path(tempfile.gettempdir())], kit_root())
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     if not os.environ.get("DLKATA_SANDBOX_STDERR"):  # kept only when debugging the grader itself
