@@ -1,7 +1,8 @@
 """Forbidden APIs, enforced while submission code runs (sandbox side).
 
-Two layers, both active only while a function or method defined in the submission is on the stack
-(the probe's own set-up code may use anything):
+The sandbox runs the submission's import and every probe through ``Guard.guarded``, so both layers are
+active for as long as submission code may run: its own functions, aliases it binds at module level
+(``softmax = getattr(F, "softmax")``), callables and objects it hands back, threads it starts.
 
 * Python level: each forbidden dotted name (``torch.nn.functional.softmax``, ``torch.Tensor.softmax``,
   a class such as ``torch.optim.Adam``, a whole module such as ``torch.distributed.optim``, or a prefix
@@ -11,13 +12,17 @@ Two layers, both active only while a function or method defined in the submissio
 
 A violation raises ``ForbiddenAPIError`` (a ``BaseException``, so ``except Exception`` does not swallow
 it) and is recorded; the sandbox reports a recorded violation even if the submission caught the error.
+When guarded code returns, the guard checks that it is intact (see ``Guard.tampering``); a disarmed
+guard is a violation too. Kit probe code that needs a forbidden name itself binds it at import, before
+the guard wraps it.
 """
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import functools
 import importlib
-import inspect
 import sys
 import threading
 import types
@@ -39,6 +44,7 @@ class Guard:
         self.violations: list[str] = []
         self._depth = 0  # process-wide: a thread the submission starts cannot step outside the guard
         self._local = threading.local()  # per thread: is the aten mode entered here?
+        self._installed: dict[tuple[Any, str], Callable] = {}  # (owner, attribute) -> our outermost wrapper
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -53,30 +59,40 @@ class Guard:
     # -- Python level ----------------------------------------------------------------------------
     def install(self) -> None:
         """Replace every forbidden name by a refusing wrapper (missing optional packages are skipped),
-        and make threads started by submission code run guarded for their whole life."""
+        and make threads started by guarded code run guarded for their whole life."""
         for name in self.forbidden:
             for owner, attr, target, full in _resolve(name):
                 self._patch(owner, attr, target, full)
-        guard, start = self, threading.Thread.start
+        guard, start, start_raw = self, threading.Thread.start, _thread.start_new_thread
 
         def guarded_start(thread: threading.Thread) -> None:
             if guard.active:
                 thread.run = guard.guarded(thread.run)
             start(thread)
 
-        threading.Thread.start = guarded_start
+        def guarded_start_raw(function: Callable, args: tuple, kwargs: dict | None = None) -> int:
+            if guard.active:
+                function = guard.guarded(function)
+            return start_raw(function, args, kwargs or {})
+
+        self._set(threading.Thread, "start", guarded_start)
+        self._set(_thread, "start_new_thread", guarded_start_raw)  # threading binds its own copy
 
     def _patch(self, owner: Any, attr: str, target: Any, full: str) -> None:
         if isinstance(target, type):
             for method in ("__init__", "forward", "step"):
                 original = getattr(target, method, None)
                 if callable(original):
-                    setattr(target, method, self._refuse(original, full))
+                    self._set(target, method, self._refuse(original, full))
         elif callable(target):
             try:
-                setattr(owner, attr, self._refuse(target, full))
+                self._set(owner, attr, self._refuse(target, full))
             except (AttributeError, TypeError):
                 pass
+
+    def _set(self, owner: Any, attr: str, wrapper: Callable) -> None:
+        setattr(owner, attr, wrapper)
+        self._installed[owner, attr] = wrapper  # two forbidden names may wrap one object: the last counts
 
     def _refuse(self, fn: Callable, name: str) -> Callable:
         guard = self
@@ -89,32 +105,9 @@ class Guard:
 
         return refusing
 
-    # -- marking submission code -----------------------------------------------------------------
-    def wrap_module(self, module: types.ModuleType) -> None:
-        """Make every function and method defined in ``module`` run with the guard active."""
-        for name, value in list(vars(module).items()):
-            if getattr(value, "__module__", None) != module.__name__:
-                continue
-            if inspect.isfunction(value):
-                setattr(module, name, self.guarded(value))
-            elif isinstance(value, type):
-                self._wrap_class(value)
-
-    def _wrap_class(self, cls: type) -> None:
-        for name, value in list(vars(cls).items()):
-            if isinstance(value, staticmethod):
-                setattr(cls, name, staticmethod(self.guarded(value.__func__)))
-            elif isinstance(value, classmethod):
-                setattr(cls, name, classmethod(self.guarded(value.__func__)))
-            elif isinstance(value, property):
-                setattr(cls, name, property(*(self.guarded(f) if f else None
-                                             for f in (value.fget, value.fset, value.fdel)), value.__doc__))
-            elif inspect.isfunction(value):
-                setattr(cls, name, self.guarded(value))
-
+    # -- running submission code ------------------------------------------------------------------
     def guarded(self, fn: Callable) -> Callable:
-        if inspect.isgeneratorfunction(fn) or inspect.iscoroutinefunction(fn):
-            return fn  # bodies run lazily, outside any wrapper; nothing forbidden applies to them yet
+        """``fn`` run with the guard active (the aten mode entered on this thread), checked as it returns."""
         guard = self
 
         @functools.wraps(fn)
@@ -124,21 +117,44 @@ class Guard:
             guard._depth += 1
             local.entered = True
             try:
-                if outermost and guard.forbidden_aten:
-                    with _AtenGuard(guard):
-                        return _checked(fn(*args, **kwargs))
-                return fn(*args, **kwargs)
+                if not outermost:
+                    return fn(*args, **kwargs)
+                with _AtenGuard(guard) if guard.forbidden_aten else contextlib.nullcontext():
+                    value = fn(*args, **kwargs)
+                    tampered = guard.tampering()  # while the mode should still be on the stack
+                    if tampered:
+                        raise guard.violation(f"tampering with the forbidden-API guard ({tampered})")
+                return value
             finally:
                 guard._depth -= 1
                 local.entered = not outermost
 
-        def _checked(value):
-            if not _mode_on_stack():
-                raise guard.violation("removing the dispatch guard (torch._C dispatch-mode stack)")
-            return value
-
-        run_guarded.__dlkata_guarded__ = True
         return run_guarded
+
+    def tampering(self) -> str | None:
+        """What guarded code changed in the guard, checked as it returns; None if the guard is intact."""
+        if dict(vars(Guard)) != _GUARD_CLASS:
+            return "its class"
+        if not self.active:
+            return "its state"
+        if not all(_runs(vars(owner).get(attr), wrapper) for (owner, attr), wrapper in self._installed.items()):
+            return "a forbidden name's wrapper was replaced"
+        if self.forbidden_aten:
+            import torch
+
+            if any(torch._C._dispatch_tls_is_dispatch_key_excluded(key)
+                   for key in (torch._C.DispatchKey.Python, torch._C.DispatchKey.PythonTLSSnapshot)):
+                return "the Python dispatch key is excluded"
+            if not _mode_on_stack(self):
+                return "the dispatch mode left the torch._C dispatch-mode stack"
+        return None
+
+
+def _runs(current: Any, wrapper: Callable) -> bool:
+    """Is ``wrapper`` what ``current`` runs: itself, or under a wrapper torch adds (an optimizer's step hook)?"""
+    while current is not None and current is not wrapper:
+        current = getattr(current, "__wrapped__", None)
+    return current is wrapper
 
 
 def _aten_guard_type():
@@ -177,19 +193,26 @@ def _dynamo_disabled(fn: Callable) -> Callable:
     return torch._dynamo.disable(fn, recursive=True)
 
 
-def _mode_on_stack() -> bool:
+def _mode_on_stack(guard: Guard) -> bool:
+    """Is this guard's dispatch mode on this thread's stack, its class unpatched?"""
     from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
 
-    return any(type(m).__name__ == "AtenGuard" for m in _get_current_dispatch_mode_stack())
+    cls, pristine = _aten_guard_class()
+    return (dict(vars(cls)) == pristine
+            and any(type(m) is cls and m.guard is guard for m in _get_current_dispatch_mode_stack()))
 
 
 @functools.lru_cache(maxsize=None)
-def _aten_guard_class():
-    return _aten_guard_type()
+def _aten_guard_class() -> tuple[type, dict]:
+    cls = _aten_guard_type()
+    return cls, dict(vars(cls))  # the class as created: a patched one is tampering
 
 
 def _AtenGuard(guard: Guard):
-    return _aten_guard_class()(guard)
+    return _aten_guard_class()[0](guard)
+
+
+_GUARD_CLASS = dict(vars(Guard))  # taken before any submission runs: a patched Guard is tampering
 
 
 def import_longest_prefix(name: str) -> tuple[types.ModuleType | None, int]:

@@ -156,6 +156,10 @@ def _precheck(exercise: Exercise, module: Path, isolation: str) -> tuple[str, st
     if uses:
         where = "; ".join(f"line {u.line}: {u.name}" for u in uses)
         return "forbidden", f"{module.name} uses a forbidden API ({where}): implement it yourself"
+    if exercise.forbidden or exercise.forbidden_aten:  # only a guard can be escaped
+        escapes = scan.escape_hatches(source, aten_guard=bool(exercise.forbidden_aten))
+        if escapes:
+            return "forbidden", "\n".join(e.message() for e in escapes)
     sandbox = Sandbox(module, exercise.id, timeout_s=max(exercise.timeout_s, 10.0),
                       inline=isolation == "inline", probe_files=(imported.__code__.co_filename,))
     try:

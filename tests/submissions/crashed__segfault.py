@@ -1,6 +1,7 @@
-"""expect: crashed -- a segmentation fault through ctypes."""
-import ctypes
+"""expect: crashed -- a segmentation fault in the middle of a call (SIGSEGV, as a bad native access would)."""
+import os
+import signal
 
 
 def softmax(x, dim=-1):
-    return ctypes.string_at(0)
+    os.kill(os.getpid(), signal.SIGSEGV)
