@@ -1,11 +1,14 @@
 """What a sandbox process does to itself before any submission code runs.
 
-In order: its own session and process group (the grader kills the whole group); a private working
-directory; where the kernel allows it (root or user namespaces), a network namespace with only loopback
-and a mount namespace in which the kit's solutions, tests, hidden-test sources and ``.git`` are covered by
-empty tmpfs mounts; resource limits; and an audit hook (``sys.addaudithook``: Python cannot remove it)
-that refuses new programs, signals to other process groups, non-loopback sockets, reading hidden paths,
-writing outside the sandbox's temporary folders, ``gc`` introspection and loading native libraries.
+In order: its own session and process group (the grader kills the whole group); where the kernel allows
+it (root or user namespaces), a network namespace with only loopback and a mount namespace in which the
+kit's solutions, tests, hidden-test sources and ``.git`` are covered by empty tmpfs mounts and the working
+directory and ``/dev/shm`` are private size-limited tmpfs mounts; resource limits; when the grader runs as
+root, an unprivileged user of its own (no capabilities, ``no_new_privs``, a process cap), so the kernel
+refuses what Python-level checks cannot see (``setns``, signalling or ``pidfd_getfd`` on the grader, its
+``/proc`` file descriptors, writing the kit); and an audit hook (``sys.addaudithook``: Python cannot
+remove it) that refuses new programs, signals to other process groups, non-loopback sockets, reading
+hidden paths, writing outside the working directory, ``gc`` introspection and loading native libraries.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 MAX_FORKS = 32  # the distributed exercises fork one process per rank
+MAX_TASKS = 128  # RLIMIT_NPROC of a sandbox's own uid: processes and threads, however they were started
+UID_BASE = 1_000_000  # a sandbox runs as UID_BASE + its pid: no two live sandboxes share a user
+PRIVATE_TMPFS = "size=256m,nr_inodes=4096"  # the working directory: the only place a sandbox can fill
+PR_SET_NO_NEW_PRIVS = 38
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,16 @@ def _loopback_up() -> None:
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
 
 
-def private_namespaces(hide: list[Path]) -> list[str]:
+def sandbox_uid() -> int | None:
+    """The unprivileged user this sandbox becomes, or None when the grader is not root."""
+    return UID_BASE + os.getpid() if os.geteuid() == 0 else None
+
+
+def _tmpfs(path: str, options: str) -> bool:
+    return _libc.mount(b"tmpfs", path.encode(), b"tmpfs", 0, options.encode()) == 0
+
+
+def private_namespaces(hide: list[Path], workdir: Path) -> list[str]:
     """Enter new network and mount namespaces if permitted; returns what is in force."""
     in_force = []
     if _libc.unshare(CLONE_NEWNET) == 0:
@@ -64,13 +80,36 @@ def private_namespaces(hide: list[Path]) -> list[str]:
             in_force.append("network namespace (loopback only)")
         except OSError:
             in_force.append("network namespace (no interfaces)")
-    if hide and _libc.unshare(CLONE_NEWNS) == 0:
+    if _libc.unshare(CLONE_NEWNS) == 0:
         _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
-        hidden = [p for p in hide if p.exists() and
-                  _libc.mount(b"tmpfs", str(p).encode(), b"tmpfs", 0, b"size=4k,mode=0555") == 0]
+        hidden = [p for p in hide if p.exists() and _tmpfs(str(p), "size=4k,mode=0555")]
         if hidden:
             in_force.append("mount namespace hiding " + ", ".join(p.name for p in hidden))
+        uid = sandbox_uid()
+        owner = f",uid={uid},gid={uid}" if uid is not None else ""
+        if _tmpfs(str(workdir), f"{PRIVATE_TMPFS},mode=0700{owner}"):
+            _tmpfs("/dev/shm", "size=64m,nr_inodes=1024,mode=1777")  # the other place anyone may write
+            in_force.append("private size-limited tmpfs working directory")
     return in_force
+
+
+def drop_privileges(workdir: Path) -> list[str]:
+    """As root: become this sandbox's own unprivileged user, for good. No capabilities means no setns,
+    no mounts, no signals, ptrace or pidfd_getfd on other users' processes (the grader, the fork
+    server, other sandboxes) and no writing what only root may write; RLIMIT_NPROC caps its tasks
+    however they are started (a libc fork bomb), since no other process shares its uid."""
+    uid = sandbox_uid()
+    if uid is None:
+        return []
+    if os.stat(workdir).st_uid != uid:  # no private tmpfs (no mount namespace): hand the folder over
+        os.chown(workdir, uid, uid)
+    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_TASKS, MAX_TASKS))
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # from root to non-root with all three ids: every capability is gone
+    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    return [f"unprivileged user {uid} (no capabilities, no_new_privs, at most {MAX_TASKS} tasks)"]
 
 
 def available_isolation() -> list[str]:
@@ -86,7 +125,10 @@ def available_isolation() -> list[str]:
     if code & 1:
         found.append("network namespace (loopback only)")
     if code & 2:
-        found.append("mount namespace (solutions, tests, hidden tests and .git hidden)")
+        found.append("mount namespace (solutions, tests, hidden tests and .git hidden; private tmpfs "
+                     "working directory)")
+    if os.geteuid() == 0:
+        found.append(f"unprivileged user per sandbox (no capabilities, no_new_privs, at most {MAX_TASKS} tasks)")
     return found
 
 
@@ -94,7 +136,7 @@ def install_audit_hook(hidden: list[Path], writable: list[Path], kit: Path) -> N
     """Refuse what a submission has no business doing; raised errors name the refused action."""
     own_group = os.getpgid(0)
     hidden_prefixes = tuple(str(p) + os.sep for p in hidden) + tuple(str(p) for p in hidden)
-    writable_prefixes = tuple(str(p) for p in writable) + ("/dev/null", "/dev/shm")
+    writable_prefixes = tuple(str(p) + os.sep for p in writable) + ("/dev/null", "/dev/shm/")
     kit_prefix = str(kit) + os.sep  # never writable, even when the kit itself lives under /tmp
     forks = mmap.mmap(-1, 8)  # shared with every descendant: a fork bomb's children count too
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import scan
+from grader import sandbox, scan
 from grader.catalog import PACKAGE_DIR, Exercise, kit_root
 from grader.errors import ProbeFailure, format_raised
 from grader.plugin import NOT_SUBMITTED
@@ -133,6 +133,8 @@ def grade_exercise(exercise: Exercise, submission_root: Path, *, isolation: str 
                                test_timeout_s=max(60.0, 12 * exercise.timeout_s), extra=extra)
         results = [collector.tests.get(name) or TestResult(name, "error", 0.0, pts, "the test did not run")
                    for name, pts in collector.collected.items()]
+        if isolation == "sandbox":
+            sandbox.sweep()  # nothing the submission started outlives its grade
     if collector.errors:
         outcome, message = "error", "the grader could not load its tests:\n" + "\n".join(collector.errors)
     score, max_score = _scaled(exercise, results)

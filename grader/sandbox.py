@@ -14,17 +14,19 @@ quick ``check`` and plain ``pytest exercises/<id>``, where a fast start matters 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import pickle
 import shutil
-import socket
 import signal
+import socket
+import struct
 import sys
 import tempfile
+import time
 import traceback
 import types
 from pathlib import Path
-from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 from grader import wire
@@ -32,11 +34,13 @@ from grader.errors import (ForbiddenCall, ProbeCrashed, ProbeFailure, ProbeTimeo
                            UnsupportedResult)
 from grader.guard import ForbiddenAPIError, Guard
 from grader.catalog import kit_root
-from grader.isolation import Limits, apply_limits, install_audit_hook, private_namespaces
+from grader.isolation import Limits, apply_limits, drop_privileges, install_audit_hook, private_namespaces
 
 
 
 IMPORT_ALLOWANCE_S = 10.0
+WRITABLE_ENV = "DLKATA_SANDBOX_WRITABLE"  # more folders sandboxes may write (os.pathsep-separated): the
+# kit's own tests watch what a sandbox does through them; a class grade never needs it
 
 
 class ForkServer:
@@ -47,28 +51,43 @@ class ForkServer:
 
         self._process, self._control = zygote.adopt() or zygote.launch()
 
-    def _ask(self, request: tuple, fds: list[int] = ()) -> tuple:
-        socket.send_fds(self._control, [pickle.dumps(request)], list(fds))
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def _send(self, request: list, fds: list[int] = ()) -> None:
+        socket.send_fds(self._control, [json.dumps(request).encode()], list(fds))
+
+    def _ask(self, request: list, fds: list[int] = ()) -> list:
+        self._send(request, fds)
         reply = self._control.recv(1 << 16)
         if not reply:
             raise RuntimeError("the grader's fork server died; rerun the grade")
-        return pickle.loads(reply)
+        return json.loads(reply)
 
-    def spawn(self, spec: dict) -> tuple[int, Connection]:
-        """Fork a sandbox serving ``spec``; returns its pid and the grader's end of its pipe."""
+    def spawn(self, spec: dict) -> tuple[int, socket.socket]:
+        """Fork a sandbox serving ``spec``; returns its pid and the grader's end of its socket."""
         ours, theirs = socket.socketpair()
         try:
-            _, pid = self._ask(("spawn", spec), [theirs.fileno()])
+            _, pid = self._ask(["spawn", spec], [theirs.fileno()])
         finally:
             theirs.close()
-        return pid, Connection(ours.detach())
+        return pid, ours
+
+    def release(self, pid: int) -> None:
+        """Forget a sandbox the grader has SIGKILLed: the fork server reaps it, and kills whatever it left,
+        while the grader goes on (``sweep`` waits for that)."""
+        self._send(["release", pid])
 
     def reap(self, pid: int) -> int | None:
         """The sandbox's exit code once it has died (negative: killed by that signal)."""
-        return self._ask(("reap", pid))[1]
+        return self._ask(["reap", pid])[1]
+
+    def sweep(self) -> None:
+        """Return once every released sandbox is reaped and nothing it started is left running."""
+        self._ask(["sweep"])
 
     def isolation(self) -> list[str]:
-        return self._ask(("isolation",))[1]
+        return self._ask(["isolation"])[1]
 
 
 _server: ForkServer | None = None
@@ -76,20 +95,27 @@ _server: ForkServer | None = None
 
 def fork_server() -> ForkServer:
     global _server
-    if _server is None or _server._process.poll() is not None:
+    if _server is None or not _server.alive():
         _server = ForkServer()
     return _server
 
 
+def sweep() -> None:
+    """After a grade: no process a sandbox started survives it (no-op without a fork server)."""
+    if _server is not None and _server.alive():
+        _server.sweep()
+
+
 # -- sandbox side --------------------------------------------------------------------------------
 
-def load_submission(path: Path, name: str, guard: Guard) -> types.ModuleType:
-    """Import ``path`` as module ``name`` without putting its folder on sys.path; its module-level code runs
-    guarded."""
+def load_submission(path: Path, name: str, guard: Guard, source: bytes | None = None) -> types.ModuleType:
+    """Import ``path`` (or its ``source``, read earlier) as module ``name`` without putting its folder on
+    sys.path; its module-level code runs guarded."""
     module = types.ModuleType(name)
     module.__file__ = str(path)
     sys.modules[name] = module
-    source = Path(path).read_bytes()  # compiled here: a .pyc beside it is never used
+    if source is None:
+        source = Path(path).read_bytes()  # compiled here: a .pyc beside it is never used
     guard.guarded(exec)(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
     return module
 
@@ -140,7 +166,7 @@ class _Session:
                                  "file": "the grader", "traceback": ""}
             return
         try:
-            self.module = load_submission(self.path, spec["module_name"], self.guard)
+            self.module = load_submission(self.path, spec["module_name"], self.guard, spec.get("source"))
         except BaseException as exc:  # SystemExit and KeyboardInterrupt at import count as errors too
             self.import_error = exception_record(exc, self.path, " (while importing)")
             self.import_error["kind"] = "import"
@@ -188,13 +214,17 @@ def hidden_paths(module_path: Path) -> list[Path]:
 def serve(conn, spec: dict) -> None:
     """Sandbox process main: isolate, import the submission, answer probes until the pipe closes."""
     os.setsid()  # its own process group, so the grader can kill it and everything it started
-    os.chdir(spec["workdir"])
+    workdir = Path(spec["workdir"])
     for file in spec["probe_files"]:  # before the hidden tests' folder disappears from view
         _probe_function(file, None)
+    spec = {**spec, "source": Path(spec["module_path"]).read_bytes()}  # while it may still read it
     hide = hidden_paths(Path(spec["module_path"]))
-    private_namespaces(hide)
+    private_namespaces(hide, workdir)
     apply_limits(Limits(**spec["limits"]))
-    install_audit_hook(hide, [Path(spec["workdir"]), Path(tempfile.gettempdir())], kit_root())
+    drop_privileges(workdir)
+    os.chdir(workdir)  # after the private tmpfs is mounted on it
+    os.environ["TMPDIR"] = tempfile.tempdir = str(workdir)  # the only writable place
+    install_audit_hook(hide, [workdir, *map(Path, spec["writable"])], kit_root())
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     if not os.environ.get("DLKATA_SANDBOX_STDERR"):  # kept only when debugging the grader itself
@@ -242,10 +272,12 @@ class Sandbox:
 
     def __init__(self, module_path: Path, module_name: str, *, timeout_s: float,
                  forbidden: tuple[str, ...] = (), forbidden_aten: tuple[str, ...] = (),
-                 limits: Limits | None = None, inline: bool = False, probe_files: tuple[str, ...] = ()) -> None:
+                 limits: Limits | None = None, inline: bool = False, probe_files: tuple[str, ...] = (),
+                 writable: tuple[str, ...] = ()) -> None:
         self.module_path = Path(module_path).resolve()
+        writable = (*writable, *(p for p in os.environ.get(WRITABLE_ENV, "").split(os.pathsep) if p))
         self.spec = {"module_path": str(self.module_path), "module_name": module_name,
-                     "probe_files": tuple(probe_files),
+                     "probe_files": tuple(probe_files), "writable": [os.path.realpath(p) for p in writable],
                      "forbidden": tuple(forbidden), "forbidden_aten": tuple(forbidden_aten),
                      "limits": vars(limits or Limits(cpu_s=max(120.0, timeout_s * 20)))}
         self.timeout_s = timeout_s
@@ -253,7 +285,8 @@ class Sandbox:
         self._workdir: str | None = None
         self._first = True
         self._pid: int | None = None
-        self._conn: Connection | None = None
+        self._server: ForkServer | None = None  # the one that forked it: only it can reap it
+        self._sock: socket.socket | None = None
         self._failure: ProbeFailure | None = None
         self._session: _Session | None = None
 
@@ -271,9 +304,9 @@ class Sandbox:
         return envelope["value"]
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         self._kill()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
@@ -293,22 +326,26 @@ class Sandbox:
     def _remote(self, request: tuple) -> dict:
         if self._pid is None:
             self._workdir = tempfile.mkdtemp(prefix="dlkata-sandbox-")  # private working directory
-            self._pid, self._conn = fork_server().spawn({**self.spec, "workdir": self._workdir})
+            self._server = fork_server()
+            first_file = request[0][0]  # loaded before the sandbox gives up the grader's user
+            files = [*self.spec["probe_files"], *([first_file] if first_file not in self.spec["probe_files"] else [])]
+            self._pid, self._sock = self._server.spawn({**self.spec, "probe_files": files, "workdir": self._workdir})
+        allowance = IMPORT_ALLOWANCE_S if self._first else 0.0  # the first probe also imports the submission
+        self._first = False
+        deadline = time.monotonic() + self.timeout_s + allowance
         try:
-            self._conn.send_bytes(pickle.dumps(request))
-            allowance = IMPORT_ALLOWANCE_S if self._first else 0.0  # the first probe also imports the submission
-            self._first = False
-            if not self._conn.poll(self.timeout_s + allowance):
-                self._fail(ProbeTimeout(f"timeout: the probe ran longer than {self.timeout_s:g} s "
-                                        "(an infinite loop, or far too slow?)"))
-            payload = self._conn.recv_bytes(wire.MAX_RESULT_BYTES)
+            _send_frame(self._sock, pickle.dumps(request), deadline)
+            payload = _recv_frame(self._sock, deadline, wire.MAX_RESULT_BYTES)
         except ProbeFailure:
             raise
+        except TimeoutError:  # also a reply begun and never finished, or a sandbox that stopped reading
+            self._fail(ProbeTimeout(f"timeout: the probe ran longer than {self.timeout_s:g} s "
+                                    "(an infinite loop, or far too slow?)"))
         except (EOFError, BrokenPipeError, ConnectionResetError):
-            code = fork_server().reap(self._pid)
+            code = self._server.reap(self._pid) if self._server.alive() else None
             self._pid = None
             self._fail(ProbeCrashed(f"crashed: {_describe_exit(code)}"))
-        except OSError:
+        except _TooLarge:
             self._fail(UnsupportedResult(f"{wire.UNSUPPORTED}: larger than {wire.MAX_RESULT_BYTES} bytes"))
         try:
             return wire.decode(payload)
@@ -328,8 +365,45 @@ class Sandbox:
                 kill(self._pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        fork_server().reap(self._pid)
+        if self._server.alive():  # a dead fork server took its children (and their orphans) with it
+            self._server.release(self._pid)
         self._pid = None
+
+
+# Frames as multiprocessing.Connection writes them (the sandbox's side is a Connection), read here against
+# a deadline: a sandbox that announces a reply and never finishes it is a timeout, not a hang.
+
+class _TooLarge(Exception):
+    pass
+
+
+def _send_frame(sock: socket.socket, payload: bytes, deadline: float) -> None:
+    sock.settimeout(max(deadline - time.monotonic(), 1e-3))
+    sock.sendall(struct.pack("!i", len(payload)) + payload)
+
+
+def _recv_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
+    buffer = bytearray(size)
+    view, got = memoryview(buffer), 0
+    while got < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+        count = sock.recv_into(view[got:])
+        if count == 0:
+            raise EOFError
+        got += count
+    return bytes(buffer)
+
+
+def _recv_frame(sock: socket.socket, deadline: float, limit: int) -> bytes:
+    (size,) = struct.unpack("!i", _recv_exactly(sock, 4, deadline))
+    if size == -1:
+        (size,) = struct.unpack("!Q", _recv_exactly(sock, 8, deadline))
+    if size > limit:
+        raise _TooLarge
+    return _recv_exactly(sock, size, deadline)
 
 
 def _probe_file(probe: Callable) -> str:

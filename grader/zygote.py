@@ -5,17 +5,21 @@ Forking is ~10 ms where starting Python and importing torch is seconds. It is sa
 process never runs a multi-threaded op: a child forked after its parent entered an OpenMP region hangs
 in libgomp on its next parallel op. The zygote only imports modules and forks.
 
-Protocol on the control socket (one request, one reply, pickled; the grader is the only peer):
-  ("spawn", spec) + the sandbox's socket as an SCM_RIGHTS fd  ->  ("pid", pid)
-  ("reap", pid)                                               ->  ("status", exit code or None)
-  ("isolation",)                                              ->  ("isolation", [what a sandbox gets])
+Protocol on the control socket (JSON, never pickle: nothing a peer sends can run code here; the grader
+is the only peer):
+  ["spawn", spec] + the sandbox's socket as an SCM_RIGHTS fd  ->  ["pid", pid]
+  ["release", pid]    (no reply: the grader has SIGKILLed it)  ->  reaped, orphans killed, when idle
+  ["reap", pid]                                               ->  ["status", exit code or null]
+  ["sweep"]                                                   ->  ["swept", orphans killed]
+  ["isolation"]                                               ->  ["isolation", [what a sandbox gets]]
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
-import pickle
+import select
 import socket
 import subprocess
 import sys
@@ -28,7 +32,7 @@ MAX_MESSAGE = 1 << 20
 def launch() -> tuple[subprocess.Popen, socket.socket]:
     """Start a fork server; returns its process and the grader's end of its control socket. Needs no
     torch, so a grader can call it before importing torch itself and both processes import at once."""
-    ours, theirs = socket.socketpair()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one message per request
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     quiet = None if os.environ.get("DLKATA_SANDBOX_STDERR") else subprocess.DEVNULL
     process = subprocess.Popen([sys.executable, "-m", "grader.zygote", str(theirs.fileno())],
@@ -167,13 +171,15 @@ def _children() -> list[int]:
     return pids
 
 
-def _kill_orphans(live: set[int]) -> None:
+def _kill_orphans(live: set[int]) -> int:
     """Descendants of dead sandboxes (double-forked, setsid'd) were reparented here: kill them all, again
-    and again, since killing one orphans its own children to us in turn."""
+    and again, since killing one orphans its own children to us in turn. Returns how many."""
+    killed = 0
     for _ in range(1000):
         orphans = [pid for pid in _children() if pid not in live]
         if not orphans:
-            return
+            return killed
+        killed += len(orphans)
         for pid in orphans:
             for kill in (os.killpg, os.kill):
                 try:
@@ -182,6 +188,7 @@ def _kill_orphans(live: set[int]) -> None:
                     pass
         for pid in orphans:
             _reap(pid, 1.0)
+    return killed
 
 
 def main(control_fd: int) -> None:
@@ -190,29 +197,45 @@ def main(control_fd: int) -> None:
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of sandboxes come to us
     warm_up()
     live: set[int] = set()
+    released = False  # sandboxes were released since the last sweep
     control = socket.socket(fileno=control_fd)
     while True:
+        if released and not select.select([control], [], [], 0.0)[0]:
+            _kill_orphans(live)  # idle: the released sandboxes are reaped while the grader runs its test
+            released = False
+            continue
         try:
             data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 1)
         except OSError:
             break
         if not data:
             break  # the grader went away
-        request = pickle.loads(data)
-        if request[0] == "spawn":
+        try:
+            request = json.loads(data)
+            kind = request[0]
+        except (ValueError, TypeError, IndexError):
+            break  # not our grader speaking
+        if kind == "spawn":
             prepare(request[1])
             pid = _spawn(control, request[1], fds[0])
             live.add(pid)
-            reply = ("pid", pid)
-        elif request[0] == "isolation":
+            reply = ["pid", pid]
+        elif kind == "release":
+            live.discard(request[1])
+            released = True
+            continue
+        elif kind == "isolation":
             from grader.isolation import available_isolation
 
-            reply = ("isolation", available_isolation())
+            reply = ["isolation", available_isolation()]
+        elif kind == "sweep":
+            reply = ["swept", _kill_orphans(live)]
+            released = False
         else:
             live.discard(request[1])
-            reply = ("status", _reap(request[1]))
+            reply = ["status", _reap(request[1])]
             _kill_orphans(live)
-        control.sendall(pickle.dumps(reply))
+        control.sendall(json.dumps(reply).encode())
     _kill_orphans(set())
     os._exit(0)
 

@@ -17,6 +17,7 @@ import torch.distributed as dist
 from grader.distributed import CollectiveLog, WorldError, WorldTimeout, run_world
 from grader.errors import ForbiddenCall, ProbeTimeout, SubmissionRaised
 from grader.sandbox import Sandbox
+from tests.conftest import open_to_sandboxes
 
 
 # -- rank functions (module level: a sandbox's probe reaches them by name) ---------------------------
@@ -281,7 +282,8 @@ def test_a_learner_exception_class_is_kept(submission_file, tmp_path):
 def test_ranks_die_with_a_sandbox_killed_at_its_probe_timeout(submission_file, tmp_path):
     folder = tmp_path / "pids"
     folder.mkdir()
-    box = Sandbox(submission_file, "subm", timeout_s=3, probe_files=(__file__,))
+    box = Sandbox(submission_file, "subm", timeout_s=3, probe_files=(__file__,),
+                  writable=(str(open_to_sandboxes(folder)),))
     try:
         with pytest.raises(ProbeTimeout):
             box.run(probe_hanging_world, str(folder))

@@ -23,6 +23,11 @@ environment, so leftovers are found in /proc wherever they were reparented; none
 An attack whose docstring says "(own grader process)" may take its grader down, so it is graded by a
 separate ``python -m`` process that sets ``DLKATA_HARDENING_SACRIFICE`` (the attack does nothing without
 it); that process must exit cleanly with the same verdicts.
+
+The static escape-hatch scan (``scan.escape_hatches``: ``ctypes``, frames, computed ``getattr``...) would
+refuse most attacks before they run, so each attack is graded with it switched off, to prove the layer
+it targets (sandbox, wire, runtime guard) holds on its own; ``tests/test_scan.py`` covers the scan. An
+attack whose docstring says "(stopped by the scan)" is one only the scan stops, graded with it on.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ import pytest
 from grader import catalog, sandbox, scan
 from grader.results import GradeResult
 from grader.runner import grade_exercise, grade_submission
-from tests.conftest import KIT
+from tests.conftest import KIT, open_to_sandboxes
 
 CORPUS = KIT / "tests" / "submissions"
 ATTACKS = sorted((CORPUS / "attacks").glob("*__*.py"))
@@ -59,10 +64,12 @@ MIXED = KIT / "tests" / "mutants" / "softmax" / "no_max_shift.py"
 SENTINEL = "DLKATA-FAKE"
 TAG = "DLKATA_HARDENING_TAG"
 OWN_PROCESS = "(own grader process)"
+SCAN_ONLY = "(stopped by the scan)"
 ACTS_LATER = "(acts after the grade)"
 PROBE_TIMEOUT_S = "2"
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # the crafted replies
 KIT_RESULT_FILES = ("result.json", "report.xml")
+ESCAPE_HATCHES = scan.escape_hatches
 
 
 def exercises():
@@ -78,10 +85,12 @@ def grading(tmp_path_factory):
     token = uuid.uuid4().hex
     log = tmp_path_factory.mktemp("fork-server") / "stdio.log"
     log.touch()
+    stages = open_to_sandboxes(tmp_path_factory.mktemp("stages"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DLKATA_PROBE_TIMEOUT_S", PROBE_TIMEOUT_S)
         mp.setenv(TAG, token)
-        state = {"token": token, "log": log, "pid": None}
+        mp.setenv(sandbox.WRITABLE_ENV, str(stages))  # the attacks' side channels: see Stage
+        state = {"token": token, "log": log, "pid": None, "stages": stages}
         _own_fork_server(state)
         yield state
         _stop_fork_server()
@@ -206,12 +215,17 @@ class Listener:
 
 
 class Stage:
-    """A test's private folder: the submission, the attacks' side channels, and what is checked after."""
+    """A test's private folder: the submission, the attacks' side channels, and what is checked after.
+    Sandboxes may write nowhere but their private working directory; the stages are the exception the
+    kit's own tests make (``DLKATA_SANDBOX_WRITABLE``), so that an attack can leave evidence of success."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.root = tmp_path
+    def __init__(self, state: dict, name: str) -> None:
+        self.root = tmp_path = state["stages"] / name
+        tmp_path.mkdir(mode=0o777)
+        tmp_path.chmod(0o777)  # whatever the umask: the sandbox runs as another user
         self.submission = tmp_path / "submission"
-        (tmp_path / "markers").mkdir()
+        (tmp_path / "markers").mkdir(mode=0o777)
+        (tmp_path / "markers").chmod(0o777)
         self.outside = Path.home() / ".cache" / "dlkata-hardening" / uuid.uuid4().hex
         assert not str(self.outside).startswith(("/tmp", os.environ.get("TMPDIR", "/tmp"))), self.outside
         self.outside.mkdir(parents=True)
@@ -270,8 +284,10 @@ class Stage:
 GRADE_IN_OWN_PROCESS = """
 import json, sys
 from pathlib import Path
-from grader import catalog
+from grader import catalog, scan
 from grader.runner import grade_submission
+if sys.argv[3] == "no-escape-scan":
+    scan.escape_hatches = lambda *args, **kwargs: []
 result = grade_submission(Path(sys.argv[1]), (catalog.get("softmax"), catalog.get("storage")))
 Path(sys.argv[2]).write_text(result.to_json())
 """
@@ -281,7 +297,8 @@ def grade_in_own_process(stage: Stage, state: dict) -> tuple[GradeResult | None,
     out = stage.root / "own-process-result.json"
     env = {**os.environ, "DLKATA_HARDENING_SACRIFICE": "1", "DLKATA_PROBE_TIMEOUT_S": PROBE_TIMEOUT_S,
            TAG: state["token"]}
-    done = subprocess.run([sys.executable, "-c", GRADE_IN_OWN_PROCESS, str(stage.submission), str(out)],
+    scanned = "escape-scan" if scan.escape_hatches is ESCAPE_HATCHES else "no-escape-scan"
+    done = subprocess.run([sys.executable, "-c", GRADE_IN_OWN_PROCESS, str(stage.submission), str(out), scanned],
                           cwd=KIT, env=env, capture_output=True, text=True, timeout=600, start_new_session=True)
     problems = []
     if done.returncode != 0:
@@ -355,12 +372,14 @@ def test_corpus_is_large_and_named():
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.stem for a in ATTACKS])
-def test_attack_scores_what_honest_work_scores(attack, tmp_path, grading):
+def test_attack_scores_what_honest_work_scores(attack, grading, monkeypatch):
     doc = docstring(attack)
+    if SCAN_ONLY not in doc:
+        monkeypatch.setattr(scan, "escape_hatches", lambda *args, **kwargs: [])
     source = STUB.read_text(encoding="utf-8") + "\n\n# -- the attack --\n" + attack.read_text(encoding="utf-8")
     uses = scan.forbidden_uses(source, catalog.get("softmax").forbidden)
     assert not uses, f"{attack.name} is caught by the static scan ({uses}), so it never runs: respell it"
-    stage = Stage(tmp_path)
+    stage = Stage(grading, attack.stem)
     (stage.submission / "softmax").mkdir(parents=True)
     (stage.submission / "softmax" / "softmax.py").write_text(source, encoding="utf-8")
     (stage.submission / "storage").mkdir()
@@ -388,8 +407,8 @@ def materialise(folder: Path, target: Path) -> None:
 
 
 @pytest.mark.parametrize("folder", BESIDE, ids=[f.name for f in BESIDE])
-def test_files_beside_the_module_change_nothing(folder, tmp_path, grading):
-    stage = Stage(tmp_path)
+def test_files_beside_the_module_change_nothing(folder, grading):
+    stage = Stage(grading, folder.name)
     materialise(folder, stage.submission)
     honest = 0.0 if folder.name.startswith("stub__") else catalog.get("softmax").points
     check_grade(stage, grading, honest)

@@ -18,7 +18,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.testing import close, points, seeded_tensor, shapes
+from grader.testing import close, data_seed, points, seeded_tensor, shapes
 
 
 RTOL, ATOL = 1e-6, 1e-8  # float64 trajectories: correct implementations agree to ~1e-13
@@ -48,7 +48,7 @@ def make_problem(param_shapes, seed=0, dtype=torch.float64):
     for i, shape in enumerate(param_shapes):
         init.append(seeded_tensor(shape, dtype, seed=100 * seed + 3 * i))
         target.append(seeded_tensor(shape, dtype, seed=100 * seed + 3 * i + 1))
-        u = torch.rand(shape, generator=torch.Generator().manual_seed(100 * seed + 3 * i + 2), dtype=torch.float64)
+        u = torch.rand(shape, generator=torch.Generator().manual_seed(data_seed(100 * seed + 3 * i + 2)), dtype=torch.float64)
         scale.append((10 ** (3 * u - 2)).to(dtype))
     return {"init": init, "target": target, "scale": scale}
 

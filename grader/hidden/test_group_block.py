@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.testing import close, float_dtypes, points, seeded_tensor, shapes
+from grader.testing import close, data_seed, float_dtypes, points, seeded_tensor, shapes
 
 LOG_2_OVER_DELTA = math.log(2 / 1e-9)  # Bernstein bounds with failure probability 1e-9 per frequency
 LINEARS = ("q_proj", "k_proj", "v_proj", "proj")
@@ -27,7 +27,7 @@ LOGISTIC_GRID = torch.tensor([-4.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 4.0], 
 # -- probes (executed against the submission, return plain data) ---------------------------------------
 
 def _gen(seed):
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(data_seed(seed))
 
 
 def gumbel(m, logits, tau, hard, dim, seed):
@@ -68,14 +68,14 @@ def hard_softmax_with_grad(m, logits, dim, upstream):
 
 
 def generator_use(m, logits):
-    torch.manual_seed(1)
+    torch.manual_seed(data_seed(1))
     a = m.gumbel_softmax(logits, 1.0, False, -1, _gen(7))
-    torch.manual_seed(2)
+    torch.manual_seed(data_seed(2))
     b = m.gumbel_softmax(logits, 1.0, False, -1, _gen(7))
     c = m.gumbel_softmax(logits, 1.0, False, -1, _gen(8))
-    torch.manual_seed(5)
+    torch.manual_seed(data_seed(5))
     d = m.gumbel_softmax(logits)
-    torch.manual_seed(5)
+    torch.manual_seed(data_seed(5))
     e = m.gumbel_softmax(logits)
     return a, b, c, d, e
 
@@ -90,7 +90,7 @@ def _weights(module):
 
 
 def _module(m, dim, kwargs, dtype, train, seed):
-    torch.manual_seed(seed)
+    torch.manual_seed(data_seed(seed))
     module = m.AssignAttention(dim, **kwargs).to(dtype)
     module.train(train)
     return module
@@ -104,9 +104,9 @@ def assign_forward(m, dim, kwargs, groups, tokens, train, seed):
 
 def assign_forward_twice(m, dim, kwargs, groups, tokens, train, seed):
     module = _module(m, dim, kwargs, groups.dtype, train, seed)
-    torch.manual_seed(11)
+    torch.manual_seed(data_seed(11))
     first = module(groups, tokens, generator=_gen(seed + 1))
-    torch.manual_seed(12)
+    torch.manual_seed(data_seed(12))
     second = module(groups, tokens, generator=_gen(seed + 2))
     return _weights(module), [t.detach() for t in first], [t.detach() for t in second]
 

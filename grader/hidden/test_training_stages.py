@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.testing import close, float_dtypes, points, seeded_tensor
+from grader.testing import close, data_seed, float_dtypes, points, seeded_tensor
 
 IGNORE = -100
 TOL = 1e-9  # float rounding allowed on |#domain - n * fraction| < 1
@@ -18,7 +18,7 @@ TOL = 1e-9  # float rounding allowed on |#domain - n * fraction| < 1
 # -- data ---------------------------------------------------------------------------------------------------
 
 def lm_batch(B, T, V, dtype, seed, ignore_index=IGNORE, p_ignore=0.3):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(data_seed(seed))
     logits = seeded_tensor((B, T, V), dtype, seed=seed, scale=2.0)
     ids = torch.randint(0, V, (B, T), generator=g)
     ids[torch.rand((B, T), generator=g) < p_ignore] = ignore_index

@@ -1,6 +1,7 @@
 """Forbidden API by the back door: pop the dispatch guard off the mode stack with
 torch.utils._python_dispatch._disable_current_modes() around an aten softmax; it is back on the stack
-before the function returns, so the stack check sees nothing wrong."""
+before the function returns, so the stack check sees nothing wrong; nothing is left
+to see at run time (stopped by the scan)."""
 import torch as _torch
 from torch.utils._python_dispatch import _disable_current_modes as _no_modes
 
