@@ -147,3 +147,24 @@ def test_dask_cluster_gives_the_local_gradebook(tmp_path):
     scores = {r["learner"]: float(r["softmax"]) for r in dask_rows}
     assert scores["reference"] == 10 and scores["stub"] == 0 and scores["mutant"] < 10
     assert all(not r["error"] for r in dask_rows)
+
+
+def test_the_flakiness_soak_runs_and_other_seeds_draw_other_data(tmp_path):
+    """``bench/soak.py`` (20 seeds in full, too long for CI) on one exercise and one seed: the reference
+    keeps full marks and every mutant still loses points when the hidden tests draw other data."""
+    env = {**os.environ, "PYTHONPATH": str(KIT)}
+    done = subprocess.run([sys.executable, str(KIT / "bench" / "soak.py"), "--seeds", "1", "--exercise", "softmax",
+                           "--keep", str(tmp_path)], cwd=KIT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    mutants = [m for e, m in MUTANTS if e.id == "softmax"]
+    assert f"soak_variants: {1 + len(mutants)} (1 references, {len(mutants)} mutants)" in done.stdout, done.stdout
+    assert "soak_changed_verdicts: 0" in done.stdout, done.stdout
+    def first_draw(seed: str | None) -> str:
+        draw = subprocess.run([sys.executable, "-c", "from grader.testing import seeded_tensor; "
+                               "print(seeded_tensor((3,)).tolist())"], cwd=KIT, capture_output=True, text=True,
+                              env={**{k: v for k, v in env.items() if k != "DLKATA_SEED"},
+                                   **({"DLKATA_SEED": seed} if seed else {})}, timeout=120)
+        assert draw.returncode == 0, draw.stderr[-2000:]
+        return draw.stdout
+
+    assert first_draw("1") != first_draw(None), "DLKATA_SEED=1 drew the same data as the graded seed"
