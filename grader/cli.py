@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if sys.argv[1:2] == ["grade"]:  # start the fork server first: it imports torch while this process does
+if sys.argv[1:2] in (["grade"], ["watch"]):  # start the fork server first: it imports torch while we do
     from grader import zygote
 
     zygote.start_early()
