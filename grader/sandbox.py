@@ -13,11 +13,11 @@ quick ``check`` and plain ``pytest exercises/<id>``, where a fast start matters 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
 import pickle
-import shutil
 import signal
 import socket
 import struct
@@ -43,13 +43,47 @@ WRITABLE_ENV = "DLKATA_SANDBOX_WRITABLE"  # more folders sandboxes may write (os
 # kit's own tests watch what a sandbox does through them; a class grade never needs it
 
 
+class _Child:
+    """A sandbox the fork server forked (or is forking) for one spec."""
+
+    def __init__(self, key: str, sock: socket.socket) -> None:
+        self.key, self.sock = key, sock
+        self.pid: int | None = None  # until the fork server's reply is read
+
+
+def _freshness_key(spec: dict) -> str:
+    """The spec and the content of every file a sandbox reads at start: a spare serves only a spec that
+    still reads the same files (a save between two checks makes it stale)."""
+    digests = []
+    for file in (spec["module_path"], *spec["probe_files"]):
+        try:
+            digests.append(hashlib.blake2b(Path(file).read_bytes(), digest_size=16).hexdigest())
+        except OSError:
+            digests.append(None)
+    return json.dumps([spec, digests], sort_keys=True)
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):  # its group (it called setsid), then itself if it had not yet
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 class ForkServer:
-    """The grader's handle on ``grader.zygote``, started once per grader process."""
+    """The grader's handle on ``grader.zygote``, started once per grader process.
+
+    Each spawn also asks for a spare with the same spec, forked while the grader runs the test: the next
+    test's sandbox has then already isolated itself and imported the submission (~40 ms a test, most of
+    a sandbox's cost, taken off the grader's path). A spare whose spec or files changed is discarded."""
 
     def __init__(self) -> None:
         from grader import zygote
 
         self._process, self._control = zygote.adopt() or zygote.launch()
+        self._unanswered: list[_Child] = []  # spawn requests whose pid reply is not read yet, in order
+        self._spare: _Child | None = None
 
     def alive(self) -> bool:
         return self._process.poll() is None
@@ -57,33 +91,65 @@ class ForkServer:
     def _send(self, request: list, fds: list[int] = ()) -> None:
         socket.send_fds(self._control, [json.dumps(request).encode()], list(fds))
 
-    def _ask(self, request: list, fds: list[int] = ()) -> list:
-        self._send(request, fds)
+    def _receive(self) -> list:
         reply = self._control.recv(1 << 16)
         if not reply:
             raise RuntimeError("the grader's fork server died; rerun the grade")
         return json.loads(reply)
 
-    def spawn(self, spec: dict) -> tuple[int, socket.socket]:
-        """Fork a sandbox serving ``spec``; returns its pid and the grader's end of its socket."""
+    def _answered(self) -> None:
+        """Read the pid replies still owed (replies come in request order)."""
+        while self._unanswered:
+            self._unanswered.pop(0).pid = self._receive()[1]
+
+    def _ask(self, request: list, fds: list[int] = ()) -> list:
+        self._answered()
+        self._send(request, fds)
+        return self._receive()
+
+    def _fork(self, spec: dict, key: str) -> _Child:
         ours, theirs = socket.socketpair()
+        child = _Child(key, ours)
         try:
-            _, pid = self._ask(["spawn", spec], [theirs.fileno()])
+            self._send(["spawn", spec], [theirs.fileno()])
         finally:
             theirs.close()
-        return pid, ours
+        self._unanswered.append(child)
+        return child
+
+    def spawn(self, spec: dict) -> tuple[int, socket.socket]:
+        """A sandbox serving ``spec``: its pid and the grader's end of its socket."""
+        key = _freshness_key(spec)
+        child, self._spare = self._spare, None
+        if child is not None and child.key != key:
+            self.discard(child)
+            child = None
+        if child is None:
+            child = self._fork(spec, key)
+        self._answered()
+        self._spare = self._fork(spec, key)  # its reply is read at the next request
+        return child.pid, child.sock
 
     def release(self, pid: int) -> None:
         """Forget a sandbox the grader has SIGKILLed: the fork server reaps it, and kills whatever it left,
         while the grader goes on (``sweep`` waits for that)."""
         self._send(["release", pid])
 
+    def discard(self, child: _Child) -> None:
+        self._answered()
+        _kill_group(child.pid)
+        child.sock.close()
+        self.release(child.pid)
+
     def reap(self, pid: int) -> int | None:
         """The sandbox's exit code once it has died (negative: killed by that signal)."""
         return self._ask(["reap", pid])[1]
 
     def sweep(self) -> None:
-        """Return once every released sandbox is reaped and nothing it started is left running."""
+        """Return once every sandbox (the spare too) is gone and nothing any of them started is left."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            self.discard(spare)
         self._ask(["sweep"])
 
     def isolation(self) -> list[str]:
@@ -282,7 +348,6 @@ class Sandbox:
                      "limits": vars(limits or Limits(cpu_s=max(120.0, timeout_s * 20)))}
         self.timeout_s = timeout_s
         self.inline = inline
-        self._workdir: str | None = None
         self._first = True
         self._pid: int | None = None
         self._server: ForkServer | None = None  # the one that forked it: only it can reap it
@@ -304,13 +369,11 @@ class Sandbox:
         return envelope["value"]
 
     def close(self) -> None:
+        """Kill the sandbox (the fork server reaps it and removes its working directory)."""
+        self._kill()  # before closing the socket: a live sandbox woken by EOF would take the CPU first
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        self._kill()
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
 
     # -- in process --------------------------------------------------------------------------------
     def _inline(self, probe: Callable, args: tuple, kwargs: dict) -> dict:
@@ -325,11 +388,10 @@ class Sandbox:
     # -- out of process ----------------------------------------------------------------------------
     def _remote(self, request: tuple) -> dict:
         if self._pid is None:
-            self._workdir = tempfile.mkdtemp(prefix="dlkata-sandbox-")  # private working directory
             self._server = fork_server()
             first_file = request[0][0]  # loaded before the sandbox gives up the grader's user
             files = [*self.spec["probe_files"], *([first_file] if first_file not in self.spec["probe_files"] else [])]
-            self._pid, self._sock = self._server.spawn({**self.spec, "probe_files": files, "workdir": self._workdir})
+            self._pid, self._sock = self._server.spawn({**self.spec, "probe_files": files})
         allowance = IMPORT_ALLOWANCE_S if self._first else 0.0  # the first probe also imports the submission
         self._first = False
         deadline = time.monotonic() + self.timeout_s + allowance
@@ -360,11 +422,7 @@ class Sandbox:
     def _kill(self) -> None:
         if self._pid is None:
             return
-        for kill in (os.killpg, os.kill):  # its group (it called setsid), then itself if it had not yet
-            try:
-                kill(self._pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        _kill_group(self._pid)
         if self._server.alive():  # a dead fork server took its children (and their orphans) with it
             self._server.release(self._pid)
         self._pid = None

@@ -20,9 +20,11 @@ import importlib
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 PRELOAD = ["torch", "torch._dynamo", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]  # dynamo: torch.optim imports it on first use
@@ -68,6 +70,9 @@ def _exit_code(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
+_workdirs: dict[int, str] = {}  # sandbox pid -> its working directory, removed once it is reaped
+
+
 def _reap(pid: int, wait_s: float = 3.0) -> int | None:
     deadline = time.monotonic() + wait_s
     while True:
@@ -76,6 +81,7 @@ def _reap(pid: int, wait_s: float = 3.0) -> int | None:
         except ChildProcessError:
             return None
         if done:
+            shutil.rmtree(_workdirs.pop(pid, ""), ignore_errors=True)  # here, off the grader's path
             return _exit_code(status)
         if time.monotonic() > deadline:
             return None
@@ -83,6 +89,7 @@ def _reap(pid: int, wait_s: float = 3.0) -> int | None:
 
 
 def _spawn(control: socket.socket, spec: dict, fd: int) -> int:
+    spec = {**spec, "workdir": tempfile.mkdtemp(prefix="dlkata-sandbox-")}  # its private working directory
     pid = os.fork()
     if pid == 0:  # the sandbox
         try:
@@ -95,6 +102,7 @@ def _spawn(control: socket.socket, spec: dict, fd: int) -> int:
         finally:
             os._exit(70)
     os.close(fd)
+    _workdirs[pid] = spec["workdir"]
     return pid
 
 
@@ -176,19 +184,26 @@ def _kill_orphans(live: set[int]) -> int:
     and again, since killing one orphans its own children to us in turn. Returns how many."""
     killed = 0
     for _ in range(1000):
-        orphans = [pid for pid in _children() if pid not in live]
+        orphans = _signal_orphans(live)
         if not orphans:
             return killed
         killed += len(orphans)
         for pid in orphans:
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, 9)
-                except OSError:
-                    pass
-        for pid in orphans:
             _reap(pid, 1.0)
     return killed
+
+
+def _signal_orphans(live: set[int]) -> list[int]:
+    """SIGKILL every child that is not a live sandbox, reaping those already dead; returns them all."""
+    orphans = [pid for pid in _children() if pid not in live]
+    for pid in orphans:
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, 9)
+            except OSError:
+                pass
+        _reap(pid, 0.0)
+    return orphans
 
 
 def main(control_fd: int) -> None:
@@ -197,12 +212,13 @@ def main(control_fd: int) -> None:
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of sandboxes come to us
     warm_up()
     live: set[int] = set()
-    released = False  # sandboxes were released since the last sweep
+    released = False  # released sandboxes (or what they started) may still be running
     control = socket.socket(fileno=control_fd)
     while True:
-        if released and not select.select([control], [], [], 0.0)[0]:
-            _kill_orphans(live)  # idle: the released sandboxes are reaped while the grader runs its test
-            released = False
+        if released and not select.select([control], [], [], 0.005)[0]:
+            # idle: released sandboxes are killed and reaped while the grader runs its test, without
+            # ever making a request wait for a dying process
+            released = bool(_signal_orphans(live))
             continue
         try:
             data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 1)
