@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from grader.errors import DlkataError
+from grader.zygote import SPARES_ENV
 
 LEARNER_TIMEOUT_S = 1800
 WORKER_LEARNERS = 25  # learners one worker grades before it is replaced by a fresh one
@@ -57,8 +58,8 @@ class _Worker:
     """One ``python -m grader.batch --worker`` process; requests and replies are JSON lines on a pipe of
     its own (its stdout and stderr go to /dev/null unless DLKATA_BATCH_STDERR is set)."""
 
-    def __init__(self, exercises: tuple[str, ...]) -> None:
-        self.exercises = exercises
+    def __init__(self, exercises: tuple[str, ...], spares: bool) -> None:
+        self.exercises, self.spares = exercises, spares
         self.graded = 0
         self.timed_out = False
         self._state_dir = tempfile.mkdtemp(prefix="dlkata-batch-state-")  # `grade` would record state there
@@ -68,7 +69,7 @@ class _Worker:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "grader.batch", "--worker", str(requests), str(theirs), *exercises],
             pass_fds=(requests, theirs), stdin=subprocess.DEVNULL, stdout=quiet, stderr=quiet,
-            env={**os.environ, "DLKATA_STATE_DIR": self._state_dir},
+            env={**os.environ, "DLKATA_STATE_DIR": self._state_dir, SPARES_ENV: "1" if spares else "0"},
             start_new_session=True)  # a Ctrl-C reaches the batch, which closes its workers
         os.close(requests)
         os.close(theirs)
@@ -124,13 +125,13 @@ _idle: list[_Worker] = []
 _lock = threading.Lock()
 
 
-def _borrow(exercises: tuple[str, ...]) -> _Worker:
+def _borrow(exercises: tuple[str, ...], spares: bool) -> _Worker:
     with _lock:
         for worker in _idle:
-            if worker.exercises == exercises and worker.alive:
+            if (worker.exercises, worker.spares) == (exercises, spares) and worker.alive:
                 _idle.remove(worker)
                 return worker
-    return _Worker(exercises)
+    return _Worker(exercises, spares)
 
 
 def _give_back(worker: _Worker) -> None:
@@ -180,8 +181,10 @@ def _worker_main(requests_fd: int, replies_fd: int, exercise_ids: list[str]) -> 
 
 # -- one learner -----------------------------------------------------------------------------------
 
-def grade_files(learner: str, files: dict[str, bytes], exercises: tuple[str, ...] = ()) -> Row:
-    """Grade one learner's files with a warm grader process (runs locally or on a Dask worker)."""
+def grade_files(learner: str, files: dict[str, bytes], exercises: tuple[str, ...] = (),
+                spares: bool = True) -> Row:
+    """Grade one learner's files with a warm grader process (runs locally or on a Dask worker);
+    ``spares``: its fork server keeps a spare sandbox ready (worth it only with a core to spare)."""
     exercises = tuple(exercises)
     with tempfile.TemporaryDirectory(prefix="dlkata-batch-") as tmp:
         root = Path(tmp) / "submission"
@@ -190,7 +193,7 @@ def grade_files(learner: str, files: dict[str, bytes], exercises: tuple[str, ...
             (root / rel).write_bytes(data)
         root.mkdir(exist_ok=True)
         out = Path(tmp) / "result.json"
-        worker = _borrow(exercises)
+        worker = _borrow(exercises, spares)
         try:
             error = worker.grade(root, out, LEARNER_TIMEOUT_S)
         finally:
@@ -212,9 +215,10 @@ def learners(folder: Path) -> list[Path]:
 
 
 def run_local(folders: list[Path], jobs: int, exercises: tuple[str, ...]) -> Iterator[Row]:
+    spares = jobs < len(os.sched_getaffinity(0))  # else every core already runs a grader and its sandbox
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(grade_files, f.name, read_submission(f), exercises) for f in folders]
+            futures = [pool.submit(grade_files, f.name, read_submission(f), exercises, spares) for f in folders]
             for future in as_completed(futures):
                 yield future.result()
     finally:

@@ -29,7 +29,7 @@ import types
 from pathlib import Path
 from typing import Any, Callable
 
-from grader import wire
+from grader import wire, zygote
 from grader.errors import (ForbiddenCall, ProbeCrashed, ProbeFailure, ProbeTimeout, SubmissionRaised,
                            UnsupportedResult)
 from grader.guard import ForbiddenAPIError, Guard
@@ -76,14 +76,14 @@ class ForkServer:
 
     Each spawn also asks for a spare with the same spec, forked while the grader runs the test: the next
     test's sandbox has then already isolated itself and imported the submission (~40 ms a test, most of
-    a sandbox's cost, taken off the grader's path). A spare whose spec or files changed is discarded."""
+    a sandbox's cost, taken off the grader's path). A spare whose spec or files changed is discarded.
+    Spares pay off only on a core the grader leaves idle: a batch running a grader per core turns them off."""
 
     def __init__(self) -> None:
-        from grader import zygote
-
         self._process, self._control = zygote.adopt() or zygote.launch()
         self._unanswered: list[_Child] = []  # spawn requests whose pid reply is not read yet, in order
         self._spare: _Child | None = None
+        self._spares = os.environ.get(zygote.SPARES_ENV, "1") != "0"
 
     def alive(self) -> bool:
         return self._process.poll() is None
@@ -127,7 +127,8 @@ class ForkServer:
         if child is None:
             child = self._fork(spec, key)
         self._answered()
-        self._spare = self._fork(spec, key)  # its reply is read at the next request
+        if self._spares:
+            self._spare = self._fork(spec, key)  # its reply is read at the next request
         return child.pid, child.sock
 
     def release(self, pid: int) -> None:

@@ -29,6 +29,7 @@ import time
 
 PRELOAD = ["torch", "torch._dynamo", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]  # dynamo: torch.optim imports it on first use
 MAX_MESSAGE = 1 << 20
+SPARES_ENV = "DLKATA_SPARE_SANDBOXES"  # "0": the grader asks for no spare sandboxes (see sandbox.ForkServer)
 
 
 def launch() -> tuple[subprocess.Popen, socket.socket]:

@@ -20,7 +20,6 @@ from click.testing import CliRunner
 from grader import catalog
 from grader.cli import main
 from grader.learner import figures, i18n, mock, stubs, watch
-from grader.learner.checker import run_public_tests
 from grader.results import ExerciseResult, GradeResult
 from grader.results import TestResult as Outcome  # a "Test*" name would be collected by pytest
 from grader.workspace import State
@@ -152,8 +151,9 @@ def watchfiles_change(name: str):
     return watchfiles.Change[name]
 
 
-def test_watch_with_a_real_watcher_and_fresh_test_process(tmp_path):
-    """A real file write seen by watchfiles; the re-run is a fresh process that sees the saved solution."""
+def test_watch_with_a_real_watcher_and_warm_sandboxes(tmp_path):
+    """A real file write seen by watchfiles; the re-run, in sandboxes from the same warm fork server,
+    sees the saved solution."""
     import watchfiles
 
     root = submission_with(tmp_path, {"softmax": STUB})
@@ -161,11 +161,10 @@ def test_watch_with_a_real_watcher_and_fresh_test_process(tmp_path):
     runs: list[ExerciseResult] = []
 
     def run(exercise, where):
-        if not runs:  # the first check: answer at once, then save the solution
-            runs.append(result_of("not_implemented"))
+        runs.append(watch.run_in_sandboxes(exercise, where))
+        if len(runs) == 1:  # the stub checked: now save the solution
             threading.Timer(0.3, lambda: (root / "softmax" / "softmax.py").write_text(REFERENCE.read_text())).start()
             return runs[-1]
-        runs.append(run_public_tests(exercise, where))
         stop.set()
         return runs[-1]
 
@@ -175,6 +174,7 @@ def test_watch_with_a_real_watcher_and_fresh_test_process(tmp_path):
     started = time.monotonic()
     assert watch.watch_loop(SOFTMAX, root, changes, run=run, echo=lines.append) == "done"
     assert time.monotonic() - started < 120
+    assert runs[0].tests and all(t.outcome != "passed" for t in runs[0].tests), runs[0]
     assert len(runs) == 2 and runs[1].tests and all(t.outcome == "passed" for t in runs[1].tests), runs[1]
     assert "Every exercise passes its public tests" in lines[-1]
 

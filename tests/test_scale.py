@@ -12,11 +12,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
+from grader import sandbox
 from grader.batch import grade_batch
+from grader.sandbox import Sandbox
 from tests.conftest import KIT, MUTANTS
 
 HANG_S = 30  # a threaded 512x512 matmul takes milliseconds; a child stuck in libgomp never finishes
@@ -101,6 +104,46 @@ def test_plain_fork_after_a_threaded_matmul_hangs():
     if done is not None and "child finished" in done.stdout:
         pytest.skip("this torch build's OpenMP survives fork: the fork server's precaution is not needed here")
     assert done is None, f"the control neither hung nor finished: {done and done.stderr[-2000:]}"
+
+
+# -- spare sandboxes -----------------------------------------------------------------------------
+
+def probe_value(module):
+    return [module.VALUE, os.getpid()]
+
+
+def _value_and_pid(module: Path) -> tuple[int, int, int | None]:
+    """(module.VALUE, the sandbox's pid, the pid of the spare forked with it)."""
+    box = Sandbox(module, "spared", timeout_s=30, probe_files=(__file__,))
+    try:
+        value, pid = box.run(probe_value)
+        server = sandbox.fork_server()
+        server._answered()  # the spare's pid is read lazily, at the next request
+        return value, pid, server._spare.pid
+    finally:
+        box.close()
+
+
+def _settled(pid: int) -> None:
+    """Wait until sandbox ``pid`` has read its files (it enters its working directory right after)."""
+    deadline = time.monotonic() + 60
+    while "dlkata-sandbox-" not in os.readlink(f"/proc/{pid}/cwd"):
+        assert time.monotonic() < deadline, "the spare sandbox never started"
+        time.sleep(0.01)
+
+
+def test_the_next_sandbox_is_the_spare_unless_the_file_changed(tmp_path):
+    module = tmp_path / "spared.py"
+    module.write_text("VALUE = 1\n")
+    _, _, spare = _value_and_pid(module)
+    value, pid, next_spare = _value_and_pid(module)
+    assert (value, pid) == (1, spare), "the second sandbox of the same spec should be the spare"
+    _settled(next_spare)
+    module.write_text("VALUE = 2\n")  # same size, and possibly the same mtime tick
+    value, pid, spare = _value_and_pid(module)
+    assert value == 2, "a spare forked before the save served the old file"
+    sandbox.sweep()
+    assert not Path(f"/proc/{spare}").exists(), "the spare outlived the sweep"
 
 
 # -- Dask ----------------------------------------------------------------------------------------
