@@ -61,7 +61,7 @@ class Guard:
         """Replace every forbidden name by a refusing wrapper (missing optional packages are skipped),
         and make threads started by guarded code run guarded for their whole life."""
         for name in self.forbidden:
-            for owner, attr, target, full in _resolve(name):
+            for owner, attr, target, full in resolve(name):
                 self._patch(owner, attr, target, full)
         guard, start, start_raw = self, threading.Thread.start, _thread.start_new_thread
 
@@ -228,8 +228,15 @@ def import_longest_prefix(name: str) -> tuple[types.ModuleType | None, int]:
     return None, 0
 
 
+@functools.lru_cache(maxsize=None)
+def resolve(name: str) -> tuple[tuple[Any, str, Any, str], ...]:
+    """(owner, attribute, object, full name) for each object a forbidden name denotes, as first resolved
+    (in the fork server, before any guard wrapped them: a sandbox inherits the answer instead of walking
+    torch's modules again)."""
+    return tuple(_resolve(name))
+
+
 def _resolve(name: str) -> list[tuple[Any, str, Any, str]]:
-    """(owner, attribute, object, full name) for each object a forbidden name denotes."""
     parts = name.split(".")
     pattern = parts[-1].endswith("*")
     head = parts[:-1] if pattern else parts

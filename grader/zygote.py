@@ -115,11 +115,11 @@ def warm_up() -> None:
     import torch
 
     from grader.catalog import catalog
-    from grader.guard import import_longest_prefix
+    from grader.guard import resolve
 
-    for exercise in catalog():  # the guard resolves forbidden names in every sandbox: import them once here
-        for name in exercise.forbidden:
-            import_longest_prefix(name)
+    for exercise in catalog():  # the guard resolves forbidden names in every sandbox: import what they
+        for name in exercise.forbidden:  # reach (torch loads many submodules lazily) once, here
+            resolve(name)
 
     from grader.guard import Guard
 
@@ -141,7 +141,7 @@ def prepare(spec: dict) -> None:
     import torch
 
     from grader import sandbox
-    from grader.guard import import_longest_prefix
+    from grader.guard import resolve
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -149,7 +149,7 @@ def prepare(spec: dict) -> None:
         for name in spec.get("forbidden", ()):
             if name not in _prepared:
                 _prepared[name] = None
-                import_longest_prefix(name)
+                resolve(name)
         for file in spec.get("probe_files", ()):
             try:
                 stamp = os.stat(file).st_mtime_ns
