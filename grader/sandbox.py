@@ -84,6 +84,7 @@ class ForkServer:
         self._unanswered: list[_Child] = []  # spawn requests whose pid reply is not read yet, in order
         self._spare: _Child | None = None
         self._spares = os.environ.get(zygote.SPARES_ENV, "1") != "0"
+        self._isolation: list[str] | None = None
 
     def alive(self) -> bool:
         return self._process.poll() is None
@@ -154,7 +155,10 @@ class ForkServer:
         self._ask(["sweep"])
 
     def isolation(self) -> list[str]:
-        return self._ask(["isolation"])[1]
+        """What its sandboxes get (asked once: the fork server tries it in a throwaway child)."""
+        if self._isolation is None:
+            self._isolation = self._ask(["isolation"])[1]
+        return self._isolation
 
 
 _server: ForkServer | None = None
