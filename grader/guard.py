@@ -44,7 +44,8 @@ class Guard:
         self.violations: list[str] = []
         self._depth = 0  # process-wide: a thread the submission starts cannot step outside the guard
         self._local = threading.local()  # per thread: is the aten mode entered here?
-        self._installed: dict[tuple[Any, str], Callable] = {}  # (owner, attribute) -> our outermost wrapper
+        self._prepared: dict[tuple[Any, str], Callable] | None = None  # (owner, attribute) -> our wrapper
+        self._installed: dict[tuple[Any, str], Callable] = {}  # the same, once in place
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -57,12 +58,22 @@ class Guard:
         return ForbiddenAPIError(message)
 
     # -- Python level ----------------------------------------------------------------------------
-    def install(self) -> None:
-        """Replace every forbidden name by a refusing wrapper (missing optional packages are skipped),
-        and make threads started by guarded code run guarded for their whole life."""
+    def prepare(self) -> None:
+        """Make (not yet install) a refusing wrapper for every forbidden name (missing optional packages
+        are skipped), and guarded thread starters. The fork server prepares a guard once per spec and
+        each sandbox inherits it: wrapping ~400 functions in every sandbox would copy-on-write each."""
+        if self._prepared is not None:
+            return
+        wrappers: dict[tuple[Any, str], Callable] = {}  # two forbidden names may wrap one object: the last counts
         for name in self.forbidden:
             for owner, attr, target, full in resolve(name):
-                self._patch(owner, attr, target, full)
+                if isinstance(target, type):
+                    for method in ("__init__", "forward", "step"):
+                        original = getattr(target, method, None)
+                        if callable(original):
+                            wrappers[target, method] = self._refuse(original, full)
+                elif callable(target):
+                    wrappers[owner, attr] = self._refuse(target, full)
         guard, start, start_raw = self, threading.Thread.start, _thread.start_new_thread
 
         def guarded_start(thread: threading.Thread) -> None:
@@ -75,24 +86,21 @@ class Guard:
                 function = guard.guarded(function)
             return start_raw(function, args, kwargs or {})
 
-        self._set(threading.Thread, "start", guarded_start)
-        self._set(_thread, "start_new_thread", guarded_start_raw)  # threading binds its own copy
+        wrappers[threading.Thread, "start"] = guarded_start
+        wrappers[_thread, "start_new_thread"] = guarded_start_raw  # threading binds its own copy
+        self._prepared = wrappers
 
-    def _patch(self, owner: Any, attr: str, target: Any, full: str) -> None:
-        if isinstance(target, type):
-            for method in ("__init__", "forward", "step"):
-                original = getattr(target, method, None)
-                if callable(original):
-                    self._set(target, method, self._refuse(original, full))
-        elif callable(target):
+    def install(self) -> None:
+        """Put the wrappers in place: forbidden names refuse to run, and threads started by guarded
+        code run guarded for their whole life."""
+        self.prepare()
+        self._installed = {}
+        for (owner, attr), wrapper in self._prepared.items():
             try:
-                self._set(owner, attr, self._refuse(target, full))
-            except (AttributeError, TypeError):
-                pass
-
-    def _set(self, owner: Any, attr: str, wrapper: Callable) -> None:
-        setattr(owner, attr, wrapper)
-        self._installed[owner, attr] = wrapper  # two forbidden names may wrap one object: the last counts
+                setattr(owner, attr, wrapper)
+            except (AttributeError, TypeError):  # e.g. a read-only attribute of a C type: left as it is
+                continue
+            self._installed[owner, attr] = wrapper
 
     def _refuse(self, fn: Callable, name: str) -> Callable:
         guard = self

@@ -223,10 +223,10 @@ def exception_record(exc: BaseException, learner_file: Path, when: str = "") -> 
 class _Session:
     """The sandbox-side state: the guard, the imported submission (or why it failed)."""
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict, guard: Guard | None = None) -> None:
         self.handle = types.MethodType(_Session.handle, self)  # bound before any submission code can patch it
         self.path = Path(spec["module_path"])
-        self.guard = Guard(spec["forbidden"], spec["forbidden_aten"])
+        self.guard = guard or Guard(spec["forbidden"], spec["forbidden_aten"])
         self.module: types.ModuleType | None = None
         self.import_error: dict | None = None
         try:
@@ -282,8 +282,9 @@ def hidden_paths(module_path: Path) -> list[Path]:
     return [p for p in candidates if p.exists() and p not in module_path.parents]
 
 
-def serve(conn, spec: dict) -> None:
-    """Sandbox process main: isolate, import the submission, answer probes until the pipe closes."""
+def serve(conn, spec: dict, guard: Guard | None = None) -> None:
+    """Sandbox process main: isolate, import the submission, answer probes until the pipe closes.
+    ``guard``: the spec's guard as the fork server prepared it (wrappers made, not installed)."""
     os.setsid()  # its own process group, so the grader can kill it and everything it started
     workdir = Path(spec["workdir"])
     for file in spec["probe_files"]:  # before the hidden tests' folder disappears from view
@@ -300,7 +301,7 @@ def serve(conn, spec: dict) -> None:
     os.dup2(devnull, 1)
     if not os.environ.get("DLKATA_SANDBOX_STDERR"):  # kept only when debugging the grader itself
         os.dup2(devnull, 2)
-    session = _Session(spec)
+    session = _Session(spec, guard)
     while True:
         try:
             payload = conn.recv_bytes()

@@ -26,6 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from grader.guard import Guard
 
 PRELOAD = ["torch", "torch._dynamo", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]  # dynamo: torch.optim imports it on first use
 MAX_MESSAGE = 1 << 20
@@ -89,7 +93,7 @@ def _reap(pid: int, wait_s: float = 3.0) -> int | None:
         time.sleep(0.005)
 
 
-def _spawn(control: socket.socket, spec: dict, fd: int) -> int:
+def _spawn(control: socket.socket, spec: dict, fd: int, guard: Guard) -> int:
     spec = {**spec, "workdir": tempfile.mkdtemp(prefix="dlkata-sandbox-")}  # its private working directory
     pid = os.fork()
     if pid == 0:  # the sandbox
@@ -99,7 +103,7 @@ def _spawn(control: socket.socket, spec: dict, fd: int) -> int:
 
             from grader.sandbox import serve
 
-            serve(Connection(fd), spec)
+            serve(Connection(fd), spec, guard)
         finally:
             os._exit(70)
     os.close(fd)
@@ -158,17 +162,19 @@ def _collapse_into_huge_pages() -> None:
 
 
 _prepared: dict[str, int | None] = {}
+_guards: dict[tuple[tuple[str, ...], tuple[str, ...]], Guard] = {}
 
 
-def prepare(spec: dict) -> None:
-    """Before forking a sandbox: import, once per fork server, what it would otherwise import for itself
-    every time (the modules of its forbidden names, the test files its probes live in: ~10-30 ms a test).
+def prepare(spec: dict) -> Guard:
+    """Before forking a sandbox: do, once per fork server, what it would otherwise do for itself every
+    time (import the modules of its forbidden names and the test files its probes live in, ~10-30 ms a
+    test; make its guard's wrappers, ~8 ms), and return that guard, not yet installed.
     Test files are trusted (the kit's); they load with one intra-op thread, so module-level tensor code
     cannot start a thread pool here. A file that fails to load is left to the sandbox, which reports it."""
     import torch
 
     from grader import sandbox
-    from grader.guard import resolve
+    from grader.guard import Guard, resolve
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -189,6 +195,11 @@ def prepare(spec: dict) -> None:
                     sandbox._probe_function(file, None)
                 except BaseException:
                     sandbox._probe_modules.pop(file, None)
+        key = (tuple(spec.get("forbidden", ())), tuple(spec.get("forbidden_aten", ())))
+        if key not in _guards:
+            _guards[key] = Guard(*key)
+            _guards[key].prepare()
+        return _guards[key]
     finally:
         torch.set_num_threads(threads)
 
@@ -260,8 +271,8 @@ def main(control_fd: int) -> None:
         except (ValueError, TypeError, IndexError):
             break  # not our grader speaking
         if kind == "spawn":
-            prepare(request[1])
-            pid = _spawn(control, request[1], fds[0])
+            guard = prepare(request[1])
+            pid = _spawn(control, request[1], fds[0], guard)
             live.add(pid)
             reply = ["pid", pid]
         elif kind == "release":
