@@ -231,8 +231,9 @@ def run_dask(folders: list[Path], address: str, exercises: tuple[str, ...]) -> I
     except ImportError:
         raise DlkataError("--scheduler needs Dask: pip install 'dlkata[cluster]'") from None
     with Client(address) as client:
-        futures = [client.submit(grade_files, f.name, read_submission(f), exercises, key=f"dlkata-{f.name}",
-                                 pure=False) for f in folders]
+        # no spare sandboxes (False): a cluster worker runs a grader per thread, one per core
+        futures = [client.submit(grade_files, f.name, read_submission(f), exercises, False,
+                                 key=f"dlkata-{f.name}", pure=False) for f in folders]
         for future in dask_completed(futures):
             yield future.result()
 
