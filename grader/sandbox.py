@@ -75,8 +75,8 @@ class ForkServer:
     """The grader's handle on ``grader.zygote``, started once per grader process.
 
     Each spawn also asks for a spare with the same spec, forked while the grader runs the test: the next
-    test's sandbox has then already isolated itself and imported the submission (~40 ms a test, most of
-    a sandbox's cost, taken off the grader's path). A spare whose spec or files changed is discarded.
+    test's sandbox has then already isolated itself and imported the submission (most of a sandbox's
+    cost, taken off the grader's path). A spare whose spec or files changed is discarded.
     Spares pay off only on a core the grader leaves idle: a batch running a grader per core turns them off."""
 
     def __init__(self) -> None:
