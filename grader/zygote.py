@@ -1,9 +1,10 @@
 """The fork server: a warm process that has imported torch and the test helpers, and forks one sandbox
 per test on request.
 
-Forking is ~3 ms (~9 ms without huge pages) where starting Python and importing torch is seconds. It is safe only because this
-process never runs a multi-threaded op: a child forked after its parent entered an OpenMP region hangs
-in libgomp on its next parallel op. The zygote only imports modules and forks.
+Forking is ~3 ms (~9 ms without huge pages) where starting Python and importing torch is seconds. It
+is safe only because this process never runs a multi-threaded op: a child forked after its parent
+entered an OpenMP region hangs in libgomp on its next parallel op. The zygote only imports modules and
+forks.
 
 Each sandbox gets a fresh working directory made here, and removed here once the sandbox is reaped (off
 the grader's path). Protocol on the control socket (JSON, never pickle: nothing a peer sends can run code
