@@ -88,7 +88,9 @@ def _reap(pid: int, wait_s: float = 3.0) -> int | None:
         except ChildProcessError:
             return None
         if done:
-            shutil.rmtree(_workdirs.pop(pid, ""), ignore_errors=True)  # here, off the grader's path
+            workdir = _workdirs.pop(pid, None)  # None: an orphan, not a sandbox
+            if workdir:
+                shutil.rmtree(workdir, ignore_errors=True)  # here, off the grader's path
             return _exit_code(status)
         if time.monotonic() > deadline:
             return None
