@@ -215,7 +215,8 @@ def learners(folder: Path) -> list[Path]:
 
 
 def run_local(folders: list[Path], jobs: int, exercises: tuple[str, ...]) -> Iterator[Row]:
-    spares = jobs < len(os.sched_getaffinity(0))  # else every core already runs a grader and its sandbox
+    # spare sandboxes only on cores no grader uses (and never if the caller turned them off)
+    spares = jobs < len(os.sched_getaffinity(0)) and os.environ.get(SPARES_ENV, "1") != "0"
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(grade_files, f.name, read_submission(f), exercises, spares) for f in folders]
