@@ -69,7 +69,7 @@ class _Worker:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "grader.batch", "--worker", str(requests), str(theirs), *exercises],
             pass_fds=(requests, theirs), stdin=subprocess.DEVNULL, stdout=quiet, stderr=quiet,
-            env={**os.environ, "DLKATA_STATE_DIR": self._state_dir, SPARES_ENV: "1" if spares else "0"},
+            env={**os.environ, "DLKATA_STATE_DIR": self._state_dir, **({} if spares else {SPARES_ENV: "0"})},
             start_new_session=True)  # a Ctrl-C reaches the batch, which closes its workers
         os.close(requests)
         os.close(theirs)
@@ -215,8 +215,7 @@ def learners(folder: Path) -> list[Path]:
 
 
 def run_local(folders: list[Path], jobs: int, exercises: tuple[str, ...]) -> Iterator[Row]:
-    # spare sandboxes only on cores no grader uses (and never if the caller turned them off)
-    spares = jobs < len(os.sched_getaffinity(0)) and os.environ.get(SPARES_ENV, "1") != "0"
+    spares = jobs < len(os.sched_getaffinity(0))  # else every core already runs a grader and its sandbox
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(grade_files, f.name, read_submission(f), exercises, spares) for f in folders]
