@@ -112,3 +112,8 @@ def get(exercise_id: str, root: Path | None = None) -> Exercise:
             return exercise
     known = ", ".join(e.id for e in catalog(root))
     raise DlkataError(f"unknown exercise {exercise_id!r}; known exercises: {known}")
+
+
+def is_submission(path: Path, exercises: tuple[Exercise, ...]) -> bool:
+    """A folder laid out like exercises/: at least one ``<id>/<id>.py`` of a known exercise."""
+    return path.is_dir() and any((path / e.id / f"{e.id}.py").is_file() for e in exercises)

@@ -16,7 +16,6 @@ import click
 from grader import catalog
 from grader.errors import DlkataError
 from grader.report import FORMATS
-from grader.runner import grade_exercise, grade_submission, is_submission
 from grader.workspace import State
 
 RELEASE_NOTE = ("this copy of dlkata has no hidden tests (a student release): grading belongs to your "
@@ -31,7 +30,7 @@ def _submission(path: str, exercises: tuple[catalog.Exercise, ...], allow_empty:
     root = Path(path).resolve()
     if not root.is_dir():
         raise DlkataError(f"{path}: no such folder; give a folder laid out like exercises/ (e.g. ./exercises)")
-    if not allow_empty and not is_submission(root, exercises):
+    if not allow_empty and not catalog.is_submission(root, exercises):
         raise DlkataError(f"{path}: not a submission: it holds no <id>/<id>.py for "
                           f"{'these exercises' if len(exercises) < len(catalog.catalog()) else 'any exercise'}")
     return root
@@ -96,6 +95,8 @@ def hint(exercise_id: str) -> None:
 @click.argument("path", default="exercises")
 def check(exercise_id: str, path: str) -> None:
     """Run one exercise's public tests (fast, in this process)."""
+    from grader.runner import grade_exercise  # torch: only the commands that run tests import it
+
     exercise = catalog.get(exercise_id)
     root = _submission(path, (exercise,))
     result = grade_exercise(exercise, root, isolation="inline", tests=exercise.public_tests)
@@ -121,6 +122,8 @@ def check(exercise_id: str, path: str) -> None:
 def grade(path: str, exercise_ids: tuple[str, ...], fmt: str, output: str | None, min_score: float | None,
           allow_empty: bool) -> None:
     """Grade PATH (default ./exercises) with the hidden tests, every probe in a sandbox."""
+    from grader.runner import grade_submission
+
     exercises = _exercises(exercise_ids)
     if not any(e.hidden_tests.is_file() for e in exercises):
         raise DlkataError(RELEASE_NOTE)
@@ -139,12 +142,12 @@ def grade(path: str, exercise_ids: tuple[str, ...], fmt: str, output: str | None
 
 @main.command("grade-batch")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Learners graded at once.")
+@click.option("--jobs", type=click.IntRange(1, 64), help="Learners graded at once, a core each [default: all usable cores].")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("grades.csv"),
               show_default=True, help="Gradebook: .csv or .json (per-learner results go beside it).")
 @click.option("--exercise", "exercise_ids", multiple=True, metavar="ID")
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.")
-def grade_batch_(folder: Path, jobs: int, output: Path, exercise_ids: tuple[str, ...], scheduler: str | None) -> None:
+def grade_batch_(folder: Path, jobs: int | None, output: Path, exercise_ids: tuple[str, ...], scheduler: str | None) -> None:
     """Grade every subfolder of FOLDER (one learner each) into one gradebook."""
     from rich.progress import Progress
 

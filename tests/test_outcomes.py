@@ -101,3 +101,17 @@ def test_min_score_gate_and_usage_errors(tmp_path):
                  ("show", "nope")):
         done = run(*args)
         assert done.returncode == 2 and done.stderr.count("\n") == 1, (args, done.stderr)
+
+
+def test_a_pytest_that_runs_no_test_is_an_error_not_a_pass(tmp_path):
+    """A usage error (here an unknown option) or an empty test file stops pytest before any test: the
+    exercise must say the grader could not run its tests, never show 0/0 as solved."""
+    from grader.runner import grade_exercise
+
+    softmax = catalog.get("softmax")
+    root = submission_with(tmp_path, {"softmax": KIT / "solutions" / "softmax" / "softmax.py"})
+    empty = tmp_path / "test_softmax.py"
+    empty.write_text("", encoding="utf-8")
+    for result in (grade_exercise(softmax, root, isolation="inline", extra=["--no-such-option"]),
+                   grade_exercise(softmax, root, isolation="inline", tests=empty)):
+        assert result.outcome == "error" and "could not load its tests" in result.message, result
