@@ -11,10 +11,10 @@ learners to bound what a long batch accumulates.
 
 Locally, ``--jobs`` workers run at once (default: one per usable core). ``--jobs`` is the batch's core
 budget, so its workers keep no spare sandboxes (``DLKATA_SPARE_SANDBOXES=0``): a spare only pays while a
-core is idle, and a batch fills every core it is given with graders instead. With ``--scheduler ADDRESS`` each learner becomes one task on a
-Dask distributed cluster (the optional ``dlkata[cluster]`` extra); the task carries the submission's
-files, not a path, so workers need no shared filesystem, and each Dask worker process keeps its own warm
-graders between tasks. Either way the results stream into one gradebook (CSV or JSON) with a JSON result
+core is idle, and a batch fills every core it is given with graders instead. With ``--scheduler
+ADDRESS`` each learner becomes one task on a Dask distributed cluster (the optional ``dlkata[cluster]``
+extra); the task carries the submission's files, not a path, so workers need no shared filesystem, and
+each Dask worker process keeps its own warm graders between tasks. Either way the results stream into one gradebook (CSV or JSON) with a JSON result
 per learner kept beside it.
 """
 
