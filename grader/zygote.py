@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from grader.guard import Guard
 
-PRELOAD = ["torch", "torch._dynamo", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]  # dynamo: torch.optim imports it on first use
+# torch._dynamo (~2 s): torch imports it lazily (an optimizer's first step, some tensor ops), and a
+# sandbox's unprivileged user may be unable to read what it imports (grader/SECURITY.md)
+PRELOAD = ["torch", "torch._dynamo", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]
 MAX_MESSAGE = 1 << 20
 SPARES_ENV = "DLKATA_SPARE_SANDBOXES"  # "0": the grader asks for no spare sandboxes (see sandbox.ForkServer)
 
