@@ -4,12 +4,14 @@ collect each test's outcome."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import importlib
+import os
 import time
-from importlib import metadata
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -57,13 +59,30 @@ class _Collector:
                                       max_points, props["dlkata_message"])
 
 
-@functools.lru_cache(maxsize=None)  # reading the entry points costs ~25 ms, at every grade
-def _plugin_args() -> tuple[str, ...]:
-    """Load the plugin by module name unless pytest's entry-point autoload already does."""
-    names = {ep.name for ep in metadata.entry_points(group="pytest11")}
-    import os
+# The only plugins a graded run loads: pytest's autoload is off and the variables that add plugins or
+# options are unset while it runs, so whatever else is installed (pytest-randomly reseeding and
+# reordering tests, say) cannot change a grade. Skipping the entry-point scan also saves ~70 ms a run.
+GRADED_PLUGINS = ("grader.plugin", "pytest_timeout", "_hypothesis_pytestplugin")
+GRADED_ENVIRONMENT = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_PLUGINS": None, "PYTEST_ADDOPTS": None}
 
-    return () if "dlkata" in names and not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") else ("-p", "grader.plugin")
+
+@contextlib.contextmanager
+def _graded_environment() -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in GRADED_ENVIRONMENT}
+    try:
+        for name, value in GRADED_ENVIRONMENT.items():
+            _set_env(name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            _set_env(name, value)
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _rootdir(test_file: Path) -> Path:
@@ -79,16 +98,10 @@ def _import_plugins_unrewritten() -> None:
 
     pytest assertion-rewrites every module of a plugin's distribution imported after it starts, and with
     PYTHONDONTWRITEBYTECODE set (or a read-only site-packages) it cannot cache the result, so each fresh
-    process re-rewrote ~120 hypothesis/anyio/xdist modules: seconds of a quick ``check``. Only the tests
-    and the kit's own ``grader`` package need rewriting; they are left alone. Then the objects alive now
-    (modules, for the process's life) are frozen out of the garbage collector's scans."""
-    for ep in metadata.entry_points(group="pytest11"):
-        if ep.dist is None or ep.dist.name != "dlkata":
-            try:
-                importlib.import_module(ep.module)
-            except Exception:  # a broken plugin is pytest's to report
-                pass
-    for name in ("hypothesis", "hypothesis.strategies"):
+    process re-rewrote ~120 hypothesis modules: seconds of a quick ``check``. Only the tests and the kit's
+    own ``grader`` package need rewriting; they are left alone. Then the objects alive now (modules, for
+    the process's life) are frozen out of the garbage collector's scans."""
+    for name in (*GRADED_PLUGINS[1:], "hypothesis", "hypothesis.strategies"):
         importlib.import_module(name)
     gc.collect()
     gc.freeze()  # torch's and pytest's ~250k long-lived objects: pytest's gc.collect() per run skips them
@@ -100,14 +113,16 @@ def run_pytest(test_file: Path, submission_root: Path, *, isolation: str, collec
     torch.set_num_threads(1)  # references are small; threads only stall on a busy machine
     args = [str(test_file), "-c", str(PYTEST_INI), "--rootdir", str(_rootdir(test_file)),
             "--confcutdir", str(test_file.parent),
-            "-p", "no:cacheprovider", "-p", "no:terminal", "--import-mode=importlib", *_plugin_args(),
+            "-p", "no:cacheprovider", "-p", "no:terminal", "--import-mode=importlib",
+            *(arg for plugin in GRADED_PLUGINS for arg in ("-p", plugin)),
             "-p", "no:logging",  # no test reads logs; its per-test handlers cost ~3 ms a test
             "--dlkata-submission", str(submission_root), "--dlkata-isolation", isolation,
             "--timeout", str(test_timeout_s), *(extra or [])]
     if collect_only:
         args.append("--collect-only")
     _import_plugins_unrewritten()
-    status = pytest.main(args, plugins=[collector])
+    with _graded_environment():
+        status = pytest.main(args, plugins=[collector])
     if not collector.errors and (status in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
                                  or not collector.collected):
         collector.errors.append(f"pytest stopped with {status!r} before running any test")

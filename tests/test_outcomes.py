@@ -115,3 +115,26 @@ def test_a_pytest_that_runs_no_test_is_an_error_not_a_pass(tmp_path):
     for result in (grade_exercise(softmax, root, isolation="inline", extra=["--no-such-option"]),
                    grade_exercise(softmax, root, isolation="inline", tests=empty)):
         assert result.outcome == "error" and "could not load its tests" in result.message, result
+
+
+def test_installed_or_environment_plugins_cannot_change_a_grade(tmp_path, monkeypatch):
+    """A pytest plugin installed beside the grader (an entry point) or named in PYTEST_PLUGINS /
+    PYTEST_ADDOPTS is not loaded by a graded run: here it would fail every test."""
+    from grader.runner import grade_exercise
+
+    site = tmp_path / "site"
+    (site / "ambient_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "ambient_plugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: ambient-plugin\nVersion: 1.0\n", encoding="utf-8")
+    (site / "ambient_plugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[pytest11]\nambient = ambient_plugin\n", encoding="utf-8")
+    (site / "ambient_plugin.py").write_text(
+        "def pytest_runtest_call(item):\n    raise AssertionError('an ambient plugin failed this test')\n",
+        encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    for name, value in (("PYTEST_PLUGINS", "ambient_plugin"), ("PYTEST_ADDOPTS", "-p ambient_plugin"), (None, None)):
+        with monkeypatch.context() as env:
+            if name:
+                env.setenv(name, value)
+            result = grade_exercise(catalog.get("softmax"), KIT / "solutions", isolation="inline")
+        assert result.score == result.max_score, (name, [t.message for t in result.tests if t.message][:1])
