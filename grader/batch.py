@@ -14,8 +14,8 @@ budget, so its workers keep no spare sandboxes (``DLKATA_SPARE_SANDBOXES=0``): a
 core is idle, and a batch fills every core it is given with graders instead. With ``--scheduler
 ADDRESS`` each learner becomes one task on a Dask distributed cluster (the optional ``dlkata[cluster]``
 extra); the task carries the submission's files, not a path, so workers need no shared filesystem, and
-each Dask worker process keeps its own warm graders between tasks. Either way the results stream into one gradebook (CSV or JSON) with a JSON result
-per learner kept beside it.
+each Dask worker process keeps its own warm graders between tasks. Either way the results stream into
+one gradebook (CSV or JSON) with a JSON result per learner kept beside it.
 """
 
 from __future__ import annotations

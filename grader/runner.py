@@ -4,14 +4,11 @@ collect each test's outcome."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import importlib
-import os
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -62,27 +59,8 @@ class _Collector:
 # The only plugins a graded run loads: pytest's autoload is off and the variables that add plugins or
 # options are unset while it runs, so whatever else is installed (pytest-randomly reseeding and
 # reordering tests, say) cannot change a grade. Skipping the entry-point scan also saves ~70 ms a run.
-GRADED_PLUGINS = ("grader.plugin", "pytest_timeout", "_hypothesis_pytestplugin")
-GRADED_ENVIRONMENT = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_PLUGINS": None, "PYTEST_ADDOPTS": None}
-
-
-@contextlib.contextmanager
-def _graded_environment() -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in GRADED_ENVIRONMENT}
-    try:
-        for name, value in GRADED_ENVIRONMENT.items():
-            _set_env(name, value)
-        yield
-    finally:
-        for name, value in saved.items():
-            _set_env(name, value)
-
-
-def _set_env(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
+THIRD_PARTY_PLUGINS = ("pytest_timeout", "_hypothesis_pytestplugin")
+GRADED_PLUGINS = ("grader.plugin", *THIRD_PARTY_PLUGINS)
 
 
 def _rootdir(test_file: Path) -> Path:
@@ -101,7 +79,7 @@ def _import_plugins_unrewritten() -> None:
     process re-rewrote ~120 hypothesis modules: seconds of a quick ``check``. Only the tests and the kit's
     own ``grader`` package need rewriting; they are left alone. Then the objects alive now (modules, for
     the process's life) are frozen out of the garbage collector's scans."""
-    for name in (*GRADED_PLUGINS[1:], "hypothesis", "hypothesis.strategies"):
+    for name in (*THIRD_PARTY_PLUGINS, "hypothesis", "hypothesis.strategies"):
         importlib.import_module(name)
     gc.collect()
     gc.freeze()  # torch's and pytest's ~250k long-lived objects: pytest's gc.collect() per run skips them
@@ -121,7 +99,10 @@ def run_pytest(test_file: Path, submission_root: Path, *, isolation: str, collec
     if collect_only:
         args.append("--collect-only")
     _import_plugins_unrewritten()
-    with _graded_environment():
+    with pytest.MonkeyPatch.context() as env:  # pytest reads these at startup
+        env.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+        env.delenv("PYTEST_PLUGINS", raising=False)
+        env.delenv("PYTEST_ADDOPTS", raising=False)
         status = pytest.main(args, plugins=[collector])
     if not collector.errors and (status in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
                                  or not collector.collected):
