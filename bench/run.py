@@ -12,14 +12,16 @@ Prints one ``name: value`` line per figure on stdout (progress goes to stderr):
   interleaved, medians. Goal <= 2. ``watch_react_s``: ``dlkata watch`` from a save to the new verdict,
   after its first run (goal < 1 s).
 * ``batch_speedup_jobs2``: ``grade-batch --jobs 1`` over ``--jobs 2`` on the same learners (goal >= 1.7
-  on two cores), and ``nbgrader_throughput_ratio``: nbgrader's ``autograde`` on the notebooks that
+  on two cores; ``batch_jobs1_cores`` and ``batch_jobs2_cores``: the machine's busy CPU over each run's
+  wall time, which bounds it), and ``nbgrader_throughput_ratio``: nbgrader's ``autograde`` on the notebooks that
   ``dlkata nbgrader`` exports for the same learners over ``grade-batch --jobs 2`` (goal >= 5).
 
-``--quick`` (about a minute and a half on an idle two-core machine) grades two exercises, 4 learners in
-the batch and 1 of them with nbgrader (throughput compares seconds per learner), and skips the watch; at
-that size the batch figures are dominated by starting the warm graders, so the goals are judged on the
-full run: every exercise, 50 learners, all of them with nbgrader too. Everything runs in temporary
-folders; the kit is not touched.
+Batch learners each hand in the softmax exercise (``BATCH_EXERCISES``), cycling through its reference,
+stub and mutants. ``--quick`` (about a minute and a half on an idle two-core machine) grades two
+exercises in the full grade, 4 learners in the batch and 1 of them with nbgrader (throughput compares
+seconds per learner), and skips the watch; at that size the batch figures are dominated by starting the
+warm graders, so the goals are judged on the full run: every exercise in the full grade, 50 learners in
+the batch, all of them with nbgrader too. Everything runs in temporary folders; the kit is not touched.
 """
 
 from __future__ import annotations
@@ -68,6 +70,13 @@ def timed(cmd: list[str], tmp: Path, cwd: Path | None = None, timeout: float = 3
     if done.returncode not in (0, 1):  # 1: `check` of a failing test, `grade --min-score`
         raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr[-3000:]}")
     return seconds
+
+
+def busy_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy so far, all cores (``/proc/stat``)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
 
 
 def dlkata() -> list[str]:
@@ -204,19 +213,24 @@ def bench_batch(tmp: Path, count: int, ids: tuple[str, ...], repeats: int, nbgra
     folder, sources = classroom(tmp, count, ids)
     selection = [a for i in ids for a in ("--exercise", i)]
     times: dict[int, list[float]] = {1: [], 2: []}
+    cores: dict[int, list[float]] = {1: [], 2: []}  # busy CPU over wall: how many cores the run kept busy
     books = {}
     for n in range(repeats):
         for jobs in ((2, 1) if n % 2 == 0 else (1, 2)):
             out = tmp / f"grades-j{jobs}-{n}.csv"
+            busy = busy_cpu_s()
             seconds = timed([*dlkata(), "grade-batch", str(folder), "--jobs", str(jobs), *selection,
                              "--output", str(out)], tmp)
             times[jobs].append(seconds)
+            cores[jobs].append((busy_cpu_s() - busy) / seconds)
             books[jobs] = gradebook(out)
-            log(f"grade-batch of {count} learners, --jobs {jobs}: {seconds:.1f} s")
+            log(f"grade-batch of {count} learners, --jobs {jobs}: {seconds:.1f} s, {cores[jobs][-1]:.2f} cores busy")
     jobs1, jobs2 = statistics.median(times[1]), statistics.median(times[2])
     figure("batch_learners", count)
     figure("batch_jobs1_s", jobs1)
     figure("batch_jobs2_s", jobs2)
+    figure("batch_jobs1_cores", statistics.median(cores[1]))
+    figure("batch_jobs2_cores", statistics.median(cores[2]))
     figure("batch_speedup_jobs2", jobs1 / jobs2)
     strip = lambda book: {k: {c: v for c, v in row.items() if c != "error"} for k, row in book.items()}
     figure("batch_gradebooks_match", strip(books[1]) == strip(books[2]))

@@ -1,11 +1,12 @@
 """Batch grading: every subdirectory of a folder is one learner's submission.
 
 Learners are graded by **warm grader processes** (``python -m grader.batch --worker``): each imports torch
-and starts its fork server once, then grades one learner after another, exactly as ``dlkata grade
---format json`` would (the same ``grade_submission``, the same JSON). That is safe because a grader
-process never runs submission code: every probe runs in a sandbox forked from the fork server, so a
-broken or malicious submission still costs only its own row. A worker that dies or runs past
-``LEARNER_TIMEOUT_S`` is killed (its fork server and sandboxes go with it) and that learner's row says
+once, then grades one learner after another, exactly as ``dlkata grade --format json`` would (the same
+``grade_submission``, the same JSON). That is safe because a grader process never runs submission code:
+every probe runs in a sandbox forked from a fork server, so a broken or malicious submission still costs
+only its own row. The workers share one fork server (``zygote.Shared``): warming it takes ~7 CPU-s,
+which every worker would otherwise pay again on the same cores. A worker that dies or runs past
+``LEARNER_TIMEOUT_S`` is killed (the fork server then kills its sandboxes) and that learner's row says
 why; the next learner gets a fresh worker, and every worker is replaced after ``WORKER_LEARNERS``
 learners to bound what a long batch accumulates.
 
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from grader.errors import DlkataError
-from grader.zygote import SPARES_ENV
+from grader.zygote import SHARED_ENV, SPARES_ENV, Shared
 
 LEARNER_TIMEOUT_S = 1800
 # Learners one worker grades before a fresh one replaces it. A bound, not a need: a worker's memory stays
@@ -67,19 +68,23 @@ class _Worker:
     """One ``python -m grader.batch --worker`` process; requests and replies are JSON lines on a pipe of
     its own (its stdout and stderr go to /dev/null unless DLKATA_BATCH_STDERR is set)."""
 
-    def __init__(self, exercises: tuple[str, ...]) -> None:
+    def __init__(self, exercises: tuple[str, ...], fork_server: Shared) -> None:
         self.exercises = exercises
         self.graded = 0
         self.timed_out = False
         self._state_dir = tempfile.mkdtemp(prefix="dlkata-batch-state-")  # `grade` would record state there
         ours, theirs = os.pipe()
         requests, self._requests = os.pipe()
+        control = fork_server.client()  # only the worker holds it: when the worker dies, its sandboxes go
         quiet = None if os.environ.get("DLKATA_BATCH_STDERR") else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "grader.batch", "--worker", str(requests), str(theirs), *exercises],
-            pass_fds=(requests, theirs), stdin=subprocess.DEVNULL, stdout=quiet, stderr=quiet,
-            env={**os.environ, "DLKATA_STATE_DIR": self._state_dir, SPARES_ENV: "0"},
+            pass_fds=(requests, theirs, control.fileno(), fork_server.pidfd), stdin=subprocess.DEVNULL,
+            stdout=quiet, stderr=quiet,
+            env={**os.environ, "DLKATA_STATE_DIR": self._state_dir, SPARES_ENV: "0",
+                 SHARED_ENV: f"{control.fileno()},{fork_server.pidfd}"},
             start_new_session=True)  # a Ctrl-C reaches the batch, which closes its workers
+        control.close()
         os.close(requests)
         os.close(theirs)
         self._replies = os.fdopen(ours, "r", encoding="utf-8")
@@ -131,16 +136,20 @@ class _Worker:
 
 
 _idle: list[_Worker] = []
+_shared: Shared | None = None  # the fork server of this process's workers
 _lock = threading.Lock()
 
 
 def _borrow(exercises: tuple[str, ...]) -> _Worker:
+    global _shared
     with _lock:
         for worker in _idle:
             if worker.exercises == exercises and worker.alive:
                 _idle.remove(worker)
                 return worker
-    return _Worker(exercises)
+        if _shared is None or not _shared.alive():
+            _shared = Shared()
+        return _Worker(exercises, _shared)
 
 
 def _give_back(worker: _Worker) -> None:
@@ -152,12 +161,17 @@ def _give_back(worker: _Worker) -> None:
 
 
 def close_workers() -> None:
-    """End the idle warm graders of this process (a batch does it when done; also at exit)."""
+    """End the idle warm graders of this process and their fork server (a batch does it when done; also
+    at exit)."""
+    global _shared
     with _lock:
-        workers = list(_idle)
+        workers, shared = list(_idle), _shared
         _idle.clear()
+        _shared = None
     for worker in workers:
         worker.close()
+    if shared is not None:
+        shared.close()
 
 
 atexit.register(close_workers)

@@ -7,13 +7,18 @@ entered an OpenMP region hangs in libgomp on its next parallel op. The zygote on
 forks.
 
 Each sandbox gets a fresh working directory made here, and removed here once the sandbox is reaped (off
-the grader's path). Protocol on the control socket (JSON, never pickle: nothing a peer sends can run code
-here; the grader is the only peer; it may send several spawns before reading their replies):
+the grader's path). Protocol on a control socket (JSON, never pickle: nothing a peer sends can run code
+here; graders are the only peers; each may send several spawns before reading their replies):
   ["spawn", spec] + the sandbox's socket as an SCM_RIGHTS fd  ->  ["pid", pid]
   ["release", pid]    (no reply: the grader has SIGKILLed it)  ->  reaped, orphans killed, when idle
   ["reap", pid]                                               ->  ["status", exit code or null]
   ["sweep"]                                                   ->  ["swept", orphans killed]
   ["isolation"]                                               ->  ["isolation", [what a sandbox gets]]
+  ["client"] + a new control socket as an SCM_RIGHTS fd       ->  (no reply) one more grader served
+The first control socket is the launcher's: ``["client"]`` is honoured only there, and the fork server
+exits when it closes. A batch shares one fork server among its graders (``Shared``): warming one costs
+~7 CPU-s, which each grader would otherwise pay again on the same cores. A client that goes away loses
+its live sandboxes (killed like orphans); the others go on.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
 PRELOAD = ["torch", "torch._dynamo", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]
 MAX_MESSAGE = 1 << 20
 SPARES_ENV = "DLKATA_SPARE_SANDBOXES"  # "0": the grader asks for no spare sandboxes (see sandbox.ForkServer)
+SHARED_ENV = "DLKATA_FORK_SERVER"  # "CONTROL_FD,PIDFD": a shared fork server this process inherited
 
 
 def launch() -> tuple[subprocess.Popen, socket.socket]:
@@ -54,18 +60,67 @@ def launch() -> tuple[subprocess.Popen, socket.socket]:
     return process, ours
 
 
-_early: tuple[subprocess.Popen, socket.socket] | None = None
+class Shared:
+    """A fork server that several grader processes use at once (a batch's workers): each gets a control
+    socket of its own from ``client``, handed to it through ``SHARED_ENV``."""
+
+    def __init__(self) -> None:
+        self.process, self._launcher = launch()
+        self.pidfd = os.pidfd_open(self.process.pid)  # lets a client that did not start it see it die
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def client(self) -> socket.socket:
+        """A new control socket on this fork server, for one grader process to inherit."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            socket.send_fds(self._launcher, [b'["client"]'], [ours.fileno()])
+        finally:
+            ours.close()
+        return theirs
+
+    def close(self) -> None:
+        self._launcher.close()  # EOF: it kills what is left and exits
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.pidfd)
+
+
+class Peer:
+    """``Popen.poll`` for a fork server another process started: done once its pidfd is readable."""
+
+    def __init__(self, pidfd: int) -> None:
+        self.pidfd = pidfd
+
+    def poll(self) -> int | None:
+        return 0 if select.select([self.pidfd], [], [], 0)[0] else None
+
+
+def _inherited() -> tuple[Peer, socket.socket] | None:
+    """The shared fork server ``SHARED_ENV`` names, if this process was given one (taken once)."""
+    fds = os.environ.pop(SHARED_ENV, "")
+    if not fds:
+        return None
+    control, pidfd = (int(fd) for fd in fds.split(","))
+    return Peer(pidfd), socket.socket(fileno=control)
+
+
+_early: tuple[subprocess.Popen | Peer, socket.socket] | None = None
 
 
 def start_early() -> None:
-    """Launch this process's fork server now (``dlkata grade``, a batch worker: before they import torch);
-    the grader's ``ForkServer`` adopts it on first use instead of starting one then."""
+    """Launch this process's fork server now (``dlkata grade``, a batch worker: before they import torch),
+    or take the shared one it inherited; the grader's ``ForkServer`` adopts it on first use."""
     global _early
     if _early is None:
-        _early = launch()
+        _early = _inherited() or launch()
 
 
-def adopt() -> tuple[subprocess.Popen, socket.socket] | None:
+def adopt() -> tuple[subprocess.Popen | Peer, socket.socket] | None:
     """The fork server ``start_early`` launched, if it is still running (once)."""
     global _early
     early, _early = _early, None
@@ -99,12 +154,13 @@ def _reap(pid: int, wait_s: float = 3.0) -> int | None:
         time.sleep(0.005)
 
 
-def _spawn(control: socket.socket, spec: dict, fd: int, guard: Guard) -> int:
+def _spawn(controls: list[socket.socket], spec: dict, fd: int, guard: Guard) -> int:
     spec = {**spec, "workdir": tempfile.mkdtemp(prefix="dlkata-sandbox-")}  # its private working directory
     pid = os.fork()
     if pid == 0:  # the sandbox
         try:
-            control.close()
+            for control in controls:  # a sandbox must never speak for a grader
+                control.close()
             from multiprocessing.connection import Connection
 
             from grader.sandbox import serve
@@ -251,52 +307,86 @@ def _signal_orphans(live: set[int]) -> list[int]:
     return orphans
 
 
+class _Server:
+    """The request loop over every client's control socket."""
+
+    def __init__(self, launcher: socket.socket) -> None:
+        self.launcher = launcher
+        self.clients = [launcher]
+        self.live: dict[int, socket.socket] = {}  # sandbox pid -> the client that spawned it
+        self.released = False  # released sandboxes (or what they started) may still be running
+
+    def run(self) -> None:
+        """Serve until the launcher goes away."""
+        while True:
+            ready = select.select(self.clients, [], [], 0.005 if self.released else None)[0]
+            if not ready:
+                # idle: released sandboxes are killed and reaped while the graders run their tests,
+                # without ever making a request wait for a dying process
+                self.released = bool(_signal_orphans(set(self.live)))
+                continue
+            for client in ready:
+                if not self.answer(client):
+                    if client is self.launcher:
+                        return
+                    self.drop(client)
+
+    def drop(self, client: socket.socket) -> None:
+        """A grader went away (done, or killed mid-test): its live sandboxes become orphans to kill."""
+        self.clients.remove(client)
+        client.close()
+        self.live = {pid: owner for pid, owner in self.live.items() if owner is not client}
+        self.released = True
+
+    def answer(self, client: socket.socket) -> bool:
+        """Serve one request; False once the client has gone (or does not speak the protocol)."""
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(client, MAX_MESSAGE, 1)
+            if not data:
+                return False
+            request = json.loads(data)
+            kind = request[0]
+            if kind == "client" and client is self.launcher:
+                self.clients.append(socket.socket(fileno=fds[0]))
+                return True
+            reply = self.reply(client, kind, request, fds)
+            if reply is not None:
+                client.sendall(json.dumps(reply).encode())
+            return True
+        except (OSError, ValueError, TypeError, IndexError):
+            return False
+
+    def reply(self, client: socket.socket, kind: str, request: list, fds: list[int]) -> list | None:
+        if kind == "spawn":
+            guard = prepare(request[1])
+            pid = _spawn(self.clients, request[1], fds[0], guard)
+            self.live[pid] = client
+            return ["pid", pid]
+        if kind == "release":
+            self.live.pop(request[1], None)
+            self.released = True
+            return None
+        if kind == "isolation":
+            from grader.isolation import available_isolation
+
+            return ["isolation", available_isolation()]
+        if kind == "sweep":
+            self.released = False
+            return ["swept", _kill_orphans(set(self.live))]
+        if kind != "reap":
+            raise ValueError(kind)
+        self.live.pop(request[1], None)
+        status = _reap(request[1])
+        _kill_orphans(set(self.live))
+        return ["status", status]
+
+
 def main(control_fd: int) -> None:
     import ctypes
 
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of sandboxes come to us
     warm_up()
-    live: set[int] = set()
-    released = False  # released sandboxes (or what they started) may still be running
-    control = socket.socket(fileno=control_fd)
-    while True:
-        if released and not select.select([control], [], [], 0.005)[0]:
-            # idle: released sandboxes are killed and reaped while the grader runs its test, without
-            # ever making a request wait for a dying process
-            released = bool(_signal_orphans(live))
-            continue
-        try:
-            data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 1)
-        except OSError:
-            break
-        if not data:
-            break  # the grader went away
-        try:
-            request = json.loads(data)
-            kind = request[0]
-        except (ValueError, TypeError, IndexError):
-            break  # not our grader speaking
-        if kind == "spawn":
-            guard = prepare(request[1])
-            pid = _spawn(control, request[1], fds[0], guard)
-            live.add(pid)
-            reply = ["pid", pid]
-        elif kind == "release":
-            live.discard(request[1])
-            released = True
-            continue
-        elif kind == "isolation":
-            from grader.isolation import available_isolation
-
-            reply = ["isolation", available_isolation()]
-        elif kind == "sweep":
-            reply = ["swept", _kill_orphans(live)]
-            released = False
-        else:
-            live.discard(request[1])
-            reply = ["status", _reap(request[1])]
-            _kill_orphans(live)
-        control.sendall(json.dumps(reply).encode())
+    _Server(socket.socket(fileno=control_fd)).run()
     _kill_orphans(set())
     os._exit(0)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
+from grader import sandbox, zygote
 from grader.batch import grade_batch
 from grader.sandbox import Sandbox
 from tests.conftest import KIT, MUTANTS
@@ -144,6 +144,41 @@ def test_the_next_sandbox_is_the_spare_unless_the_file_changed(tmp_path):
     assert value == 2, "a spare forked before the save served the old file"
     sandbox.sweep()
     assert not Path(f"/proc/{spare}").exists(), "the spare outlived the sweep"
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    fds = Path(f"/proc/{pid}/fd")
+    return {link for link in (os.readlink(fd) for fd in fds.iterdir()) if link.startswith("socket:")}
+
+
+def test_graders_sharing_a_fork_server_lose_only_their_own_sandboxes(tmp_path, monkeypatch):
+    """A batch's workers share one fork server. A sandbox holds none of its control sockets, and a worker
+    that dies mid-test (killed at the learner timeout) takes its own sandboxes with it, not the others'."""
+    module = tmp_path / "shared.py"
+    module.write_text("VALUE = 1\n")
+    monkeypatch.setenv(zygote.SPARES_ENV, "0")
+    shared = zygote.Shared()
+    try:
+        graders = [sandbox.ForkServer((zygote.Peer(shared.pidfd), shared.client())) for _ in range(2)]
+        boxes, pids = [], []
+        for grader in graders:
+            monkeypatch.setattr(sandbox, "_server", grader)
+            boxes.append(Sandbox(module, "shared", timeout_s=30, probe_files=(__file__,)))
+            pids.append(boxes[-1].run(probe_value)[1])
+        assert not _socket_inodes(pids[0]) & _socket_inodes(shared.process.pid), \
+            "a sandbox inherited a control socket of the fork server"
+        graders[0]._control.close()  # the first worker dies
+        boxes[0]._sock.close()
+        deadline = time.monotonic() + 15
+        while Path(f"/proc/{pids[0]}").exists():
+            assert time.monotonic() < deadline, "a sandbox outlived the grader that asked for it"
+            time.sleep(0.01)
+        assert boxes[1].run(probe_value) == [1, pids[1]], "a grader's death killed another grader's sandbox"
+        boxes[1].close()
+        graders[1].sweep()
+    finally:
+        shared.close()
+    assert not Path(f"/proc/{pids[1]}").exists()
 
 
 # -- Dask ----------------------------------------------------------------------------------------
