@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox, zygote
+from grader import batch, sandbox, zygote
 from grader.batch import grade_batch
+from grader.plugin import TIMEOUT_ENV
 from grader.sandbox import Sandbox
-from tests.conftest import KIT, MUTANTS
+from tests.conftest import KIT, MUTANTS, open_to_sandboxes
 
 HANG_S = 30  # a threaded 512x512 matmul takes milliseconds; a child stuck in libgomp never finishes
 
@@ -179,6 +180,50 @@ def test_graders_sharing_a_fork_server_lose_only_their_own_sandboxes(tmp_path, m
     finally:
         shared.close()
     assert not Path(f"/proc/{pids[1]}").exists()
+
+
+SLEEPER = """
+import os, time
+from pathlib import Path
+
+def softmax(x, dim=-1):
+    (Path({evidence!r}) / str(os.getpid())).touch()
+    time.sleep(3600)
+
+log_softmax = softmax
+"""
+
+
+def test_a_learner_past_the_timeout_gets_a_row_and_its_sandbox_dies_mid_batch(tmp_path, monkeypatch):
+    """The worker grading a learner who runs past ``LEARNER_TIMEOUT_S`` is killed: that row says why, the
+    other learner is graded, and the shared fork server kills the stuck sandbox while the batch goes on."""
+    (tmp_path / "evidence").mkdir()
+    evidence = open_to_sandboxes(tmp_path / "evidence")
+    folder = tmp_path / "class"
+    (folder / "sleeper" / "softmax").mkdir(parents=True)
+    (folder / "sleeper" / "softmax" / "softmax.py").write_text(SLEEPER.format(evidence=str(evidence)))
+    (folder / "reference" / "softmax").mkdir(parents=True)
+    (folder / "reference" / "softmax" / "softmax.py").write_bytes(
+        (KIT / "solutions" / "softmax" / "softmax.py").read_bytes())
+    monkeypatch.setattr(batch, "LEARNER_TIMEOUT_S", 30)  # the reference, cold worker included, needs ~10 s
+    monkeypatch.setenv(TIMEOUT_ENV, "600")  # so the learner timeout, not the probe's, ends the sleeper
+    monkeypatch.setenv(sandbox.WRITABLE_ENV, str(evidence))
+    left_running = []
+
+    def on_row(row) -> None:
+        if row.learner == "sleeper":  # the batch is still running: its fork server has not been closed
+            deadline = time.monotonic() + 15
+            pids = [p.name for p in evidence.iterdir()]
+            while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            left_running.extend(pid for pid in pids if Path(f"/proc/{pid}").exists())
+            assert pids, "the sleeper's sandbox never started"
+
+    rows = {r.learner: r for r in grade_batch(folder, tmp_path / "grades.csv", ["softmax"], jobs=2,
+                                              selected=("softmax",), progress=on_row)}
+    assert rows["sleeper"].error == "grading took longer than 30 s"
+    assert rows["reference"].result["score"] == rows["reference"].result["max_score"] > 0
+    assert not left_running, "a killed worker's sandbox outlived it"
 
 
 # -- Dask ----------------------------------------------------------------------------------------
