@@ -21,7 +21,6 @@ import pickle
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -80,8 +79,8 @@ class ForkServer:
     cost, taken off the grader's path). A spare whose spec or files changed is discarded.
     Spares pay off only on a core the grader leaves idle: a batch running a grader per core turns them off."""
 
-    def __init__(self, connection: tuple[subprocess.Popen | zygote.Peer, socket.socket] | None = None) -> None:
-        """``connection``: a fork server's process and a control socket on it; default: this process's own."""
+    def __init__(self, connection: zygote.Connection | None = None) -> None:
+        """``connection``: a fork server to use; default: this process's own."""
         self._process, self._control = connection or zygote.adopt() or zygote.launch()
         self._unanswered: list[_Child] = []  # spawn requests whose pid reply is not read yet, in order
         self._spare: _Child | None = None

@@ -109,7 +109,8 @@ def _inherited() -> tuple[Peer, socket.socket] | None:
     return Peer(pidfd), socket.socket(fileno=control)
 
 
-_early: tuple[subprocess.Popen | Peer, socket.socket] | None = None
+Connection = tuple[subprocess.Popen | Peer, socket.socket]  # a fork server's process and a control socket on it
+_early: Connection | None = None
 
 
 def start_early() -> None:
@@ -120,7 +121,7 @@ def start_early() -> None:
         _early = _inherited() or launch()
 
 
-def adopt() -> tuple[subprocess.Popen | Peer, socket.socket] | None:
+def adopt() -> Connection | None:
     """The fork server ``start_early`` launched, if it is still running (once)."""
     global _early
     early, _early = _early, None
