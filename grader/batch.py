@@ -66,7 +66,8 @@ def read_submission(folder: Path) -> dict[str, bytes]:
 
 class _Worker:
     """One ``python -m grader.batch --worker`` process; requests and replies are JSON lines on a pipe of
-    its own (its stdout and stderr go to /dev/null unless DLKATA_BATCH_STDERR is set)."""
+    its own, after a first line that says its imports are done (its stdout and stderr go to /dev/null
+    unless DLKATA_BATCH_STDERR is set)."""
 
     def __init__(self, exercises: tuple[str, ...], fork_server: Shared) -> None:
         self.exercises = exercises
@@ -88,6 +89,7 @@ class _Worker:
         os.close(requests)
         os.close(theirs)
         self._replies = os.fdopen(ours, "r", encoding="utf-8")
+        self._reply(LEARNER_TIMEOUT_S)  # its imports are done ("" if it died: its first grade says so)
 
     @property
     def alive(self) -> bool:
@@ -95,16 +97,8 @@ class _Worker:
 
     def grade(self, root: Path, output: Path, timeout_s: float) -> str:
         """Grade ``root`` into ``output``; returns "" or why no result was written."""
-        request = (json.dumps({"root": str(root), "output": str(output)}) + "\n").encode()
-        timer = threading.Timer(timeout_s, self._time_out)
-        timer.start()
-        try:
-            os.write(self._requests, request)
-            reply = self._replies.readline()
-        except OSError:
-            reply = ""
-        finally:
-            timer.cancel()
+        request = json.dumps({"root": str(root), "output": str(output)}) + "\n"
+        reply = self._reply(timeout_s, request.encode())
         self.graded += 1
         if reply:
             return json.loads(reply)["error"]
@@ -112,6 +106,19 @@ class _Worker:
         if self.timed_out:
             return f"grading took longer than {timeout_s:g} s"
         return f"the grader process died (exit code {self.process.wait()})"
+
+    def _reply(self, timeout_s: float, request: bytes = b"") -> str:
+        """Send ``request`` (if any), then read the worker's next line: "" if it died or ran too long."""
+        timer = threading.Timer(timeout_s, self._time_out)
+        timer.start()
+        try:
+            if request:
+                os.write(self._requests, request)
+            return self._replies.readline()
+        except OSError:
+            return ""
+        finally:
+            timer.cancel()
 
     def _time_out(self) -> None:
         self.timed_out = True
@@ -138,6 +145,9 @@ class _Worker:
 _idle: list[_Worker] = []
 _shared: Shared | None = None  # the fork server of this process's workers
 _lock = threading.Lock()
+# A new worker imports torch (~3 CPU-s) while the fork server warms up (~7 CPU-s, single-threaded, and
+# every worker waits for it): starting at most cores - 1 at once leaves the fork server a core of its own.
+_starting = threading.Semaphore(max(1, default_jobs() - 1))
 
 
 def _borrow(exercises: tuple[str, ...]) -> _Worker:
@@ -149,7 +159,9 @@ def _borrow(exercises: tuple[str, ...]) -> _Worker:
                 return worker
         if _shared is None or not _shared.alive():
             _shared = Shared()
-        return _Worker(exercises, _shared)
+        shared = _shared
+    with _starting:
+        return _Worker(exercises, shared)
 
 
 def _give_back(worker: _Worker) -> None:
@@ -186,6 +198,8 @@ def _worker_main(requests_fd: int, replies_fd: int, exercise_ids: list[str]) -> 
     requests = os.fdopen(requests_fd, "r", encoding="utf-8")
     replies = os.fdopen(replies_fd, "w", encoding="utf-8")
     exercises = _exercises(tuple(exercise_ids))
+    replies.write("ready\n")
+    replies.flush()
     for line in requests:
         request = json.loads(line)
         try:
