@@ -3,6 +3,7 @@
 
 import itertools
 import re
+from fractions import Fraction
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,18 @@ from grader.testing import close, data_seed, float_dtypes, points, seeded_tensor
 
 IGNORE = -100
 TOL = 1e-9  # float rounding allowed on |#domain - n * fraction| < 1
+
+
+def gap(n_dom, n, fraction):
+    """|#domain - n * fraction|, exactly (the float ``fraction`` as the rational it is)."""
+    return abs(n_dom - Fraction(fraction) * n)
+
+
+def within_bound(n_dom, n, fraction):
+    """< 1, up to float rounding; a gap of exactly 1 (n * fraction an integer, which floats compute
+    exactly) is never rounding."""
+    g = gap(n_dom, n, fraction)
+    return g < 1 or (g != 1 and g < 1 + TOL)
 
 
 # -- data ---------------------------------------------------------------------------------------------------
@@ -167,18 +180,17 @@ def check_mix(out, fraction, n_domain, n_general, limit, what):
     n_dom = 0
     for n, (tag, _) in enumerate(out, 1):
         n_dom += tag == "d"
-        assert abs(n_dom - n * fraction) < 1 + TOL, (
-            f"{where}: after {n} items {n_dom} are domain items, but it must stay within 1 of "
+        assert within_bound(n_dom, n, fraction), (
+            f"{where}: after {n} items {n_dom} are domain items, but it must stay strictly within 1 of "
             f"n * fraction = {n * fraction:.4f} after every prefix (it drifts from the fraction)")
-    if len(out) < limit:  # it stopped: only legal if the stream it needs next is exhausted
+    if len(out) < limit:  # it stopped: only legal if no stream that still has items fits item n + 1
         n, n_gen = len(out), len(out) - n_dom
-        fits = lambda d: abs(d - (n + 1) * fraction) < 1 + TOL  # noqa: E731
-        domain_out = n_domain is not None and n_dom == n_domain
-        general_out = n_general is not None and n_gen == n_general
-        assert (domain_out and fits(n_dom + 1)) or (general_out and fits(n_dom)), (
-            f"{where}: it stopped after {n} items ({n_dom} domain, {n_gen} general), but item {n + 1} "
-            "could still come from a stream that has items left; stop only when the stream needed next is "
-            "exhausted")
+        left = {"domain": n_domain is None or n_dom < n_domain, "general": n_general is None or n_gen < n_general}
+        for name, d in (("domain", n_dom + 1), ("general", n_dom)):
+            assert not (left[name] and gap(d, n + 1, fraction) < 1 - TOL), (
+                f"{where}: it stopped after {n} items ({n_dom} domain, {n_gen} general), but item {n + 1} "
+                f"could still come from the {name} stream, which has items left, within the bound; stop "
+                "only when no stream that still has items can supply the next item")
 
 
 # -- causal LM loss (pre-training, CPT, SFT) --------------------------------------------------------------------
@@ -294,6 +306,7 @@ def test_mix_streams_keeps_the_fraction_on_every_prefix(submission, fraction):
 CASES = [  # (domain size, general size, fraction, as lists); None: infinite
     (3, None, 0.5, False), (2, 100, 0.25, False), (0, 5, 0.0, False), (4, 0, 1.0, False),
     (50, 5, 0.3, False), (10, 10, 0.5, True), (7, None, 1 / 3, True), (None, 0, 0.2, False), (0, 0, 0.5, False),
+    (3, 1, 0.5, False), (4, 3, 1.0, True), (0, 4, 0.7, False), (2, None, 0.9, False),
 ]
 
 

@@ -51,7 +51,9 @@ def causal_lm_loss(logits: Tensor, input_ids: Tensor, ignore_index: int = IGNORE
 
 def mix_streams(domain: Iterable, general: Iterable, domain_fraction: float) -> Iterator:
     """Interleave ``domain`` and ``general`` so that item n + 1 comes from ``domain`` exactly when
-    #domain + 1 <= (n + 1) * f, i.e. #domain(n) = floor(n * f) after every prefix of n items.
+    #domain + 1 <= (n + 1) * f, i.e. #domain(n) = floor(n * f) after every prefix of n items. When that
+    stream is exhausted, the item comes from the other one if that still keeps |#domain - n * f| < 1;
+    otherwise the mix stops.
 
     Validates now and returns a generator (a generator function would only validate on first ``next``).
     """
@@ -63,13 +65,19 @@ def mix_streams(domain: Iterable, general: Iterable, domain_fraction: float) -> 
 def _mixed(domain: Iterator, general: Iterator, f: float) -> Iterator:
     n = n_domain = 0
     while True:
-        take_domain = n_domain + 1 <= (n + 1) * f
-        try:
-            item = next(domain if take_domain else general)
-        except StopIteration:                                   # the stream we need is exhausted
+        scheduled = n_domain + 1 <= (n + 1) * f                 # True: the schedule wants a domain item
+        for from_domain in (scheduled, not scheduled):
+            if from_domain != scheduled and abs(n_domain + from_domain - (n + 1) * f) >= 1:
+                continue                                        # the fallback would leave the bound
+            try:
+                item = next(domain if from_domain else general)
+                break
+            except StopIteration:
+                continue
+        else:                                                   # no stream with items left fits item n + 1
             return
         n += 1
-        n_domain += take_domain
+        n_domain += from_domain
         yield item
 
 

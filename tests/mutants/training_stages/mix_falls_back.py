@@ -1,4 +1,4 @@
-"""mix_streams keeps going with the other stream when the one it needs is exhausted
+"""mix_streams falls back to the other stream when the one it needs is exhausted, even out of the bound
 
 Pre-training, continual pre-training, SFT and preference tuning: the objective and the data of each.
 
