@@ -15,6 +15,7 @@ from grader.runner import grade_exercise
 KIT = catalog.kit_root()
 EXERCISES = catalog.catalog()
 MUTANTS = [(e, p) for e in EXERCISES for p in sorted((KIT / "tests" / "mutants" / e.id).glob("*.py"))]
+VARIANTS = [(e, p) for e in EXERCISES for p in sorted((KIT / "tests" / "variants" / e.id).glob("*.py"))]
 
 # tests/submissions/ holds purpose-made submissions, some with their own conftest.py, test_*.py and ini
 # files beside the module (tests/submissions/beside/): they are graded, never collected as the kit's tests.
