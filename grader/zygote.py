@@ -38,9 +38,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from grader.guard import Guard
 
-# torch._dynamo (~2 s): torch imports it lazily (an optimizer's first step, some tensor ops), and a
-# sandbox's unprivileged user may be unable to read what it imports (grader/SECURITY.md)
-PRELOAD = ["torch", "torch._dynamo", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]
+# torch imports these lazily, and a sandbox's unprivileged user may be unable to read what they import or
+# the sources they script (grader/SECURITY.md): torch._dynamo (~2 s; an optimizer's first step, some
+# tensor ops) and forward-mode AD's decompositions (~0.3 s; torch.func.jvp, jacfwd, hessian)
+PRELOAD = ["torch", "torch._dynamo", "torch._decomp.decompositions_for_jvp", "numpy", "pytest", "hypothesis",
+           "grader.sandbox", "grader.testing"]
 MAX_MESSAGE = 1 << 20
 SPARES_ENV = "DLKATA_SPARE_SANDBOXES"  # "0": the grader asks for no spare sandboxes (see sandbox.ForkServer)
 SHARED_ENV = "DLKATA_FORK_SERVER"  # "CONTROL_FD,PIDFD": a shared fork server this process inherited
