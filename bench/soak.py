@@ -2,12 +2,13 @@
 
     python bench/soak.py [--seeds 20] [--mutant-seeds N] [--jobs 2] [--exercise ID ...] [--keep DIR]
 
-Grades every exercise's reference and each of its mutants under data seeds 1..``--seeds``
-(``DLKATA_SEED`` shifts every seed the hidden tests draw with and lets hypothesis draw at random, seeded
-the same way; seed 0, the graded data, is what the kit's own tests check on every run). A verdict is
-"full marks" for the reference and "loses points" for a mutant; the soak passes when no verdict differs
-from that under any seed. ``--mutant-seeds`` grades the mutants under only the first N seeds (default: all;
-the mutants are most of the cost, ~10 CPU-minutes a seed). Probes run inline (the sandbox changes no data), one worker process per seed,
+Grades every exercise's reference, its correct variants and each of its mutants under data seeds
+1..``--seeds`` (``DLKATA_SEED`` shifts every seed the hidden tests draw with and lets hypothesis draw at
+random, seeded the same way; seed 0, the graded data, is what the kit's own tests check on every run). A
+verdict is "full marks" for the reference and a correct variant and "loses points" for a mutant; the
+soak passes when no verdict differs from that under any seed. ``--mutant-seeds`` grades the mutants
+under only the first N seeds (default: all; the mutants are most of the cost, ~10 CPU-minutes a seed).
+Probes run inline (the sandbox changes no data), one worker process per seed,
 ``--jobs`` at a time; each seed's verdicts are kept as ``DIR/seed-N.json`` as it finishes (a seed already
 there is not graded again). Prints one ``name: value`` line per figure and, for every changed verdict,
 the seed and the tests that failed; exits 1 if any verdict changed.
@@ -30,16 +31,21 @@ KIT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(KIT))
 
 
-def variants(exercise_id: str) -> list[tuple[str, Path]]:
-    """(name, source file): the reference first, then the mutants."""
+def sources(exercise_id: str) -> list[tuple[str, Path]]:
+    """(name, source file): the reference, the correct variants, then the mutants."""
+    correct = sorted((KIT / "tests" / "variants" / exercise_id).glob("*.py"))
     mutants = sorted((KIT / "tests" / "mutants" / exercise_id).glob("*.py"))
     return [("reference", KIT / "solutions" / exercise_id / f"{exercise_id}.py"),
-            *((f"mutant {m.stem}", m) for m in mutants)]
+            *((f"correct {v.stem}", v) for v in correct), *((f"mutant {m.stem}", m) for m in mutants)]
+
+
+def must_keep_full_marks(name: str) -> bool:
+    return not name.startswith("mutant ")
 
 
 def worker(seed: int, mutants: bool, ids: list[str]) -> None:
-    """Grade the references of ``ids`` (and their mutants if ``mutants``) under data seed ``seed``, which
-    is already in the environment; print the verdicts as JSON."""
+    """Grade the references and correct variants of ``ids`` (and their mutants if ``mutants``) under data
+    seed ``seed``, which is already in the environment; print the verdicts as JSON."""
     from grader import catalog
     from grader.runner import grade_exercise
 
@@ -47,11 +53,13 @@ def worker(seed: int, mutants: bool, ids: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="dlkata-soak-") as tmp:
         for exercise_id in ids:
             exercise = catalog.get(exercise_id)
-            for name, source in variants(exercise_id)[: None if mutants else 1]:
+            for name, source in sources(exercise_id):
+                if not (mutants or must_keep_full_marks(name)):
+                    continue
                 root = Path(tmp) / f"{exercise_id}-{name.replace(' ', '-')}"
                 (root / exercise_id).mkdir(parents=True)
                 shutil.copy(source, root / exercise_id / f"{exercise_id}.py")
-                extra = [f"--hypothesis-seed={seed}"] + (["-x"] if name != "reference" else [])
+                extra = [f"--hypothesis-seed={seed}"] + ([] if must_keep_full_marks(name) else ["-x"])
                 result = grade_exercise(exercise, root, isolation="inline", extra=extra)
                 failed = [t.name for t in result.tests if t.outcome != "passed"]
                 verdicts[f"{exercise_id}: {name}"] = {"full": result.score == result.max_score, "failed": failed}
@@ -94,16 +102,18 @@ def main() -> None:
         keep.mkdir(parents=True, exist_ok=True)
         mutant_seeds = args.seeds if args.mutant_seeds is None else args.mutant_seeds
         runs = dict(zip(seeds, pool.map(lambda s: run_seed(s, s <= mutant_seeds, ids, keep), seeds)))
-    variants_seen = max(runs.values(), key=len)
+    graded = max(runs.values(), key=len)
     changed = []
-    for key in variants_seen:
-        expected = key.split(": ", 1)[1] == "reference"  # full marks; a mutant never has them
+    for key in graded:
+        expected = must_keep_full_marks(key.split(": ", 1)[1])  # a mutant never has full marks
         for seed, verdicts in runs.items():
             if key in verdicts and verdicts[key]["full"] != expected:
                 changed.append(f"{key}, seed {seed}: {'full marks' if not expected else 'failed'} "
                                f"{verdicts[key]['failed']}")
     print(f"soak_seeds: {args.seeds} (mutants: {mutant_seeds})")
-    print(f"soak_variants: {len(variants_seen)} ({len(ids)} references, {len(variants_seen) - len(ids)} mutants)")
+    mutant_count = sum(not must_keep_full_marks(key.split(": ", 1)[1]) for key in graded)
+    print(f"soak_variants: {len(graded)} ({len(ids)} references, {len(graded) - len(ids) - mutant_count} "
+          f"correct variants, {mutant_count} mutants)")
     print(f"soak_grades: {sum(len(v) for v in runs.values())}")
     print(f"soak_changed_verdicts: {len(changed)}")
     print(f"soak_s: {time.perf_counter() - started:.0f}")

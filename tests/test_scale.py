@@ -21,7 +21,7 @@ from grader import batch, sandbox, zygote
 from grader.batch import grade_batch
 from grader.plugin import TIMEOUT_ENV
 from grader.sandbox import Sandbox
-from tests.conftest import KIT, MUTANTS, open_to_sandboxes
+from tests.conftest import KIT, MUTANTS, VARIANTS, open_to_sandboxes
 
 HANG_S = 30  # a threaded 512x512 matmul takes milliseconds; a child stuck in libgomp never finishes
 
@@ -274,13 +274,16 @@ def test_dask_cluster_gives_the_local_gradebook(tmp_path):
 
 def test_the_flakiness_soak_runs_and_other_seeds_draw_other_data(tmp_path):
     """``bench/soak.py`` (20 seeds in full, too long for CI) on one exercise and one seed: the reference
-    keeps full marks and every mutant still loses points when the hidden tests draw other data."""
+    and its correct variants keep full marks and every mutant still loses points when the hidden tests
+    draw other data."""
     env = {**os.environ, "PYTHONPATH": str(KIT)}
     done = subprocess.run([sys.executable, str(KIT / "bench" / "soak.py"), "--seeds", "1", "--exercise", "softmax",
                            "--keep", str(tmp_path)], cwd=KIT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     mutants = [m for e, m in MUTANTS if e.id == "softmax"]
-    assert f"soak_variants: {1 + len(mutants)} (1 references, {len(mutants)} mutants)" in done.stdout, done.stdout
+    correct = [v for e, v in VARIANTS if e.id == "softmax"]
+    assert (f"soak_variants: {1 + len(correct) + len(mutants)} (1 references, {len(correct)} correct variants, "
+            f"{len(mutants)} mutants)") in done.stdout, done.stdout
     assert "soak_changed_verdicts: 0" in done.stdout, done.stdout
     def first_draw(seed: str | None) -> str:
         draw = subprocess.run([sys.executable, "-c", "from grader.testing import seeded_tensor; "
