@@ -283,16 +283,19 @@ def hidden_paths(module_path: Path) -> list[Path]:
     return [p for p in candidates if p.exists() and p not in module_path.parents]
 
 
-def serve(conn, spec: dict, guard: Guard | None = None) -> None:
+def serve(conn, spec: dict, guard: Guard | None = None, netns: int | None = None) -> None:
     """Sandbox process main: isolate, import the submission, answer probes until the pipe closes.
-    ``guard``: the spec's guard as the fork server prepared it (wrappers made, not installed)."""
+    ``guard``: the spec's guard as the fork server prepared it (wrappers made, not installed); ``netns``:
+    its grader's network namespace (``isolation.network_namespace``), entered and then closed."""
     os.setsid()  # its own process group, so the grader can kill it and everything it started
     workdir = Path(spec["workdir"])
     for file in spec["probe_files"]:  # before the hidden tests' folder disappears from view
         _probe_function(file, None)
     spec = {**spec, "source": Path(spec["module_path"]).read_bytes()}  # while it may still read it
     hide = hidden_paths(Path(spec["module_path"]))
-    private_namespaces(hide, workdir)
+    private_namespaces(hide, workdir, netns)
+    if netns is not None:
+        os.close(netns)
     apply_limits(Limits(**spec["limits"]))
     drop_privileges(workdir)
     os.chdir(workdir)  # after the private tmpfs is mounted on it

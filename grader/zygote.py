@@ -157,18 +157,22 @@ def _reap(pid: int, wait_s: float = 3.0) -> int | None:
         time.sleep(0.005)
 
 
-def _spawn(controls: list[socket.socket], spec: dict, fd: int, guard: Guard) -> int:
+def _spawn(controls: list[socket.socket], netns: dict[socket.socket, int | None], spec: dict, fd: int,
+           guard: Guard, own: int | None) -> int:
     spec = {**spec, "workdir": tempfile.mkdtemp(prefix="dlkata-sandbox-")}  # its private working directory
     pid = os.fork()
     if pid == 0:  # the sandbox
         try:
             for control in controls:  # a sandbox must never speak for a grader
                 control.close()
+            for other in netns.values():  # nor keep any grader's network namespace but its own
+                if other is not None and other != own:
+                    os.close(other)
             from multiprocessing.connection import Connection
 
             from grader.sandbox import serve
 
-            serve(Connection(fd), spec, guard)
+            serve(Connection(fd), spec, guard, own)
         finally:
             os._exit(70)
     os.close(fd)
@@ -317,6 +321,7 @@ class _Server:
         self.launcher = launcher
         self.clients = [launcher]
         self.live: dict[int, socket.socket] = {}  # sandbox pid -> the client that spawned it
+        self.netns: dict[socket.socket, int | None] = {}  # client -> its sandboxes' network namespace
         self.released = False  # released sandboxes (or what they started) may still be running
 
     def run(self) -> None:
@@ -338,6 +343,9 @@ class _Server:
         """A grader went away (done, or killed mid-test): its live sandboxes become orphans to kill."""
         self.clients.remove(client)
         client.close()
+        netns = self.netns.pop(client, None)
+        if netns is not None:
+            os.close(netns)  # the namespace goes with the last sandbox still in it
         self.live = {pid: owner for pid, owner in self.live.items() if owner is not client}
         self.released = True
 
@@ -362,7 +370,11 @@ class _Server:
     def reply(self, client: socket.socket, kind: str, request: list, fds: list[int]) -> list | None:
         if kind == "spawn":
             guard = prepare(request[1])
-            pid = _spawn(self.clients, request[1], fds[0], guard)
+            if client not in self.netns:
+                from grader.isolation import network_namespace
+
+                self.netns[client] = network_namespace()
+            pid = _spawn(self.clients, self.netns, request[1], fds[0], guard, self.netns[client])
             self.live[pid] = client
             return ["pid", pid]
         if kind == "release":

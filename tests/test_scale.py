@@ -182,6 +182,39 @@ def test_graders_sharing_a_fork_server_lose_only_their_own_sandboxes(tmp_path, m
     assert not Path(f"/proc/{pids[1]}").exists()
 
 
+def probe_network_namespace(module):
+    return os.readlink("/proc/self/ns/net")
+
+
+def test_graders_sharing_a_fork_server_get_network_namespaces_of_their_own(tmp_path, monkeypatch):
+    """One network namespace per grader process, not per sandbox (creating one costs the kernel ~5 ms):
+    a grader's sandboxes share it, two graders grading at once never do, and none is the machine's."""
+    module = tmp_path / "netns.py"
+    module.write_text("VALUE = 1\n")
+    monkeypatch.setenv(zygote.SPARES_ENV, "0")
+    shared = zygote.Shared()
+    try:
+        graders = [sandbox.ForkServer((zygote.Peer(shared.pidfd), shared.client())) for _ in range(2)]
+        if not any("network namespace" in line for line in graders[0].isolation()):
+            pytest.skip("this machine gives the grader no network namespaces (not root)")
+        seen = []
+        for grader in graders:
+            monkeypatch.setattr(sandbox, "_server", grader)
+            for _ in range(2):
+                box = Sandbox(module, "netns", timeout_s=30, probe_files=(__file__,))
+                try:
+                    seen.append(box.run(probe_network_namespace))
+                finally:
+                    box.close()
+            grader.sweep()
+    finally:
+        shared.close()
+    host = os.readlink("/proc/self/ns/net")
+    assert host not in seen, f"a sandbox ran in the machine's network namespace: {seen}"
+    assert seen[0] == seen[1] and seen[2] == seen[3], f"one grader's sandboxes got different namespaces: {seen}"
+    assert seen[0] != seen[2], f"two graders' sandboxes shared a network namespace: {seen}"
+
+
 SLEEPER = """
 import os, time
 from pathlib import Path
