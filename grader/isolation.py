@@ -18,6 +18,7 @@ import fcntl
 import mmap
 import os
 import resource
+import site
 import socket
 import struct
 import sys
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 MAX_FORKS = 32  # the distributed exercises fork one process per rank
 MAX_TASKS = 128  # RLIMIT_NPROC of a sandbox's own uid: processes and threads, however they were started
@@ -71,6 +72,49 @@ def _tmpfs(path: str, options: str) -> bool:
     return _libc.mount(b"tmpfs", path.encode(), b"tmpfs", 0, options.encode()) == 0
 
 
+def _libraries() -> list[Path]:
+    """What a sandbox imports from after it stops being root: Python's own folders (the standard
+    library), the environment's site-packages and the grader package."""
+    found = {sys.base_prefix, sys.prefix, *site.getsitepackages(), str(Path(__file__).resolve().parent)}
+    return sorted(Path(os.path.realpath(p)) for p in found if os.path.isdir(p))
+
+
+def _closed_above(targets: list[Path]) -> dict[Path, list[Path]]:
+    """{a folder that other users cannot enter: the targets below it}, for targets that are themselves
+    open (a Python installed under ``/root``, mode 700: the sandbox's user could import nothing the fork
+    server had not imported already). Sorted targets: one below another is covered by its bind."""
+    plan: dict[Path, list[Path]] = {}
+    for target in targets:
+        if not os.stat(target).st_mode & 0o005:
+            continue  # closed itself: a bind mount cannot open it
+        for folder in reversed(target.parents):  # from / down
+            if not os.stat(folder).st_mode & 0o001:
+                if not any(target.is_relative_to(t) for t in plan.get(folder, [])):
+                    plan.setdefault(folder, []).append(target)
+                break
+    return plan
+
+
+def _open_libraries() -> list[str]:
+    """In a new mount namespace, as root: cover each closed folder above the libraries with an empty
+    tmpfs that anyone may enter, and bind the libraries back at their own paths, so lazy imports work
+    after the sandbox drops root; what else the closed folder holds stays out of sight."""
+    opened = []
+    for closed, targets in _closed_above(_libraries()).items():
+        fds = [os.open(t, os.O_PATH | os.O_CLOEXEC) for t in targets]  # reachable once covered
+        try:
+            if not _tmpfs(str(closed), "size=4k,nr_inodes=256,mode=0755"):
+                continue
+            for target, fd in zip(targets, fds):
+                target.mkdir(parents=True, exist_ok=True)
+                if _libc.mount(f"/proc/self/fd/{fd}".encode(), str(target).encode(), None, MS_BIND | MS_REC, None) == 0:
+                    opened.append(str(target))
+        finally:
+            for fd in fds:
+                os.close(fd)
+    return opened
+
+
 def network_namespace() -> int | None:
     """A new network namespace with only loopback, up: a file descriptor that keeps it, or None where
     the kernel refuses. The fork server makes one per grader process, and that grader's sandboxes enter
@@ -105,6 +149,9 @@ def private_namespaces(hide: list[Path], workdir: Path, netns: int | None) -> li
         in_force.append("its grader's network namespace (loopback only)")
     if _libc.unshare(CLONE_NEWNS) == 0:
         _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
+        opened = _open_libraries()
+        if opened:
+            in_force.append("libraries readable below closed folders: " + ", ".join(opened))
         hidden = [p for p in hide if p.exists() and _tmpfs(str(p), "size=4k,mode=0555")]
         if hidden:
             in_force.append("mount namespace hiding " + ", ".join(p.name for p in hidden))

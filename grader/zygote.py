@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from grader.guard import Guard
 
-# torch imports these lazily, and a sandbox's unprivileged user may be unable to read what they import or
-# the sources they script (grader/SECURITY.md): torch._dynamo (~2 s; an optimizer's first step, some
-# tensor ops) and forward-mode AD's decompositions (~0.3 s; torch.func.jvp, jacfwd, hessian)
+# torch imports some of these lazily, on first use in every sandbox that needs them: torch._dynamo (~2.4 s;
+# an optimizer's first step, dispatch modes) and forward-mode AD's decompositions (~0.3 s; torch.func.jvp,
+# jacfwd, hessian)
 PRELOAD = ["torch", "torch._dynamo", "torch._decomp.decompositions_for_jvp", "numpy", "pytest", "hypothesis",
            "grader.sandbox", "grader.testing"]
 MAX_MESSAGE = 1 << 20

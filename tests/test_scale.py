@@ -215,6 +215,40 @@ def test_graders_sharing_a_fork_server_get_network_namespaces_of_their_own(tmp_p
     assert seen[0] != seen[2], f"two graders' sandboxes shared a network namespace: {seen}"
 
 
+STDLIB_SIDE_EFFECTS = {"__main__", "antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo"}
+
+
+def probe_import_stdlib(module):
+    """Import every standard-library module not imported yet; {name: error} for those that fail."""
+    import importlib
+
+    failed = {}
+    for name in sorted(sys.stdlib_module_names - STDLIB_SIDE_EFFECTS - set(sys.modules)):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    return failed
+
+
+def test_a_sandbox_imports_what_the_grader_can_import(tmp_path):
+    """A sandbox imports lazily from Python's own folders after it has dropped root, even where Python
+    lives below a folder only root may enter (``/root/.pyenv``): a correct submission that uses
+    ``graphlib`` or ``time.strptime`` must not fail for it. Every standard-library module the fork server
+    did not import is tried; one may fail only if it fails outside the sandbox too."""
+    module = tmp_path / "stdlib.py"
+    module.write_text("VALUE = 1\n")
+    box = Sandbox(module, "stdlib", timeout_s=120, probe_files=(__file__,))
+    try:
+        inside = box.run(probe_import_stdlib)
+    finally:
+        box.close()
+    check = "import importlib, sys\nfor n in sys.argv[1:]:\n    try: importlib.import_module(n)\n    except Exception: print(n)"
+    outside = subprocess.run([sys.executable, "-c", check, *inside], capture_output=True, text=True, timeout=120)
+    only_inside = {name: inside[name] for name in set(inside) - set(outside.stdout.split())}
+    assert not only_inside, f"standard-library modules that only a sandbox cannot import: {only_inside}"
+
+
 SLEEPER = """
 import os, time
 from pathlib import Path
