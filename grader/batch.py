@@ -158,7 +158,7 @@ def _borrow(exercises: tuple[str, ...]) -> _Worker:
                 _idle.remove(worker)
                 return worker
         if _shared is None or not _shared.alive():
-            _shared = Shared()
+            _shared = Shared(exercises)  # warmed for the first selection; any other is still served
         shared = _shared
     with _starting:
         return _Worker(exercises, shared)

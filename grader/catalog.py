@@ -39,6 +39,7 @@ class Exercise:
     timeout_s: float
     forbidden: tuple[str, ...] = ()  # dotted Python names, e.g. "torch.nn.functional.softmax"
     forbidden_aten: tuple[str, ...] = ()  # aten overload packets, e.g. "aten::_softmax"
+    preload: tuple[str, ...] = ()  # modules torch loads lazily that grading it uses: the fork server imports them
     hints: tuple[str, ...] = ()
     hints_zh: tuple[str, ...] = ()
     folder: Path = field(default=Path("."), compare=False)
@@ -86,6 +87,7 @@ def load_exercise(folder: Path) -> Exercise:
         timeout_s=float(meta.get("timeout_s", DEFAULT_TIMEOUT_S)),
         forbidden=tuple(meta.get("forbidden", ())),
         forbidden_aten=tuple(meta.get("forbidden_aten", ())),
+        preload=tuple(meta.get("preload", ())),
         hints=tuple(meta.get("hints", ())),
         hints_zh=tuple(meta.get("hints_zh", ())),
         folder=folder,

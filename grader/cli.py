@@ -6,10 +6,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+
+def _selected_in(argv: list[str]) -> tuple[str, ...]:
+    """The ``--exercise`` values of a command line, read before click parses it (a bad one: click's error)."""
+    ids = [value for flag, value in zip(argv, argv[1:]) if flag == "--exercise"]
+    return tuple(ids + [a.split("=", 1)[1] for a in argv if a.startswith("--exercise=")])
+
+
 if sys.argv[1:2] in (["grade"], ["watch"]):  # start the fork server first: it imports torch while we do
     from grader import zygote
 
-    zygote.start_early()
+    zygote.start_early(_selected_in(sys.argv[2:]) if sys.argv[1] == "grade" else ())
 
 import click
 

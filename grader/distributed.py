@@ -183,7 +183,8 @@ def _collective_mode_class():
 @functools.lru_cache(maxsize=None)
 def _warm_up() -> None:
     """Do once, in the caller, what every rank would otherwise do on first use: a dispatch mode's first use
-    imports torch._dynamo (seconds). A sandbox's fork server has done it already."""
+    imports torch._dynamo (seconds). A fork server warmed for the exercise (its ``preload``) has done it
+    already."""
     import torch
 
     with CollectiveLog():

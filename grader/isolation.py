@@ -107,7 +107,8 @@ def _open_libraries() -> list[str]:
                 continue
             for target, fd in zip(targets, fds):
                 target.mkdir(parents=True, exist_ok=True)
-                if _libc.mount(f"/proc/self/fd/{fd}".encode(), str(target).encode(), None, MS_BIND | MS_REC, None) == 0:
+                source = f"/proc/self/fd/{fd}".encode()
+                if _libc.mount(source, str(target).encode(), None, MS_BIND | MS_REC, None) == 0:
                     opened.append(str(target))
         finally:
             for fd in fds:

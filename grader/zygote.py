@@ -38,21 +38,22 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from grader.guard import Guard
 
-# torch imports some of these lazily, on first use in every sandbox that needs them: torch._dynamo (~2.4 s;
-# an optimizer's first step, dispatch modes) and forward-mode AD's decompositions (~0.3 s; torch.func.jvp,
-# jacfwd, hessian)
-PRELOAD = ["torch", "torch._dynamo", "torch._decomp.decompositions_for_jvp", "numpy", "pytest", "hypothesis",
-           "grader.sandbox", "grader.testing"]
+PRELOAD = ["torch", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]
+# Beyond PRELOAD, the fork server imports each exercise's ``preload`` (what torch loads lazily, on first use
+# in every sandbox that needs it: torch._dynamo ~2.4 s, forward-mode AD's decompositions ~0.3 s) and
+# resolves its forbidden names: for the exercises WARM_ENV names ("softmax,newton"), or for all of them.
+WARM_ENV = "DLKATA_WARM_EXERCISES"
 MAX_MESSAGE = 1 << 20
 SPARES_ENV = "DLKATA_SPARE_SANDBOXES"  # "0": the grader asks for no spare sandboxes (see sandbox.ForkServer)
 SHARED_ENV = "DLKATA_FORK_SERVER"  # "CONTROL_FD,PIDFD": a shared fork server this process inherited
 
 
-def launch() -> tuple[subprocess.Popen, socket.socket]:
-    """Start a fork server; returns its process and the grader's end of its control socket. Needs no
-    torch, so a grader can call it before importing torch itself and both processes import at once."""
+def launch(exercises: tuple[str, ...] = ()) -> tuple[subprocess.Popen, socket.socket]:
+    """Start a fork server warmed for ``exercises`` (all if empty; it serves any of them either way);
+    returns its process and the grader's end of its control socket. Needs no torch, so a grader can call
+    it before importing torch itself and both processes import at once."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one message per request
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), WARM_ENV: ",".join(exercises)}
     quiet = None if os.environ.get("DLKATA_SANDBOX_STDERR") else subprocess.DEVNULL
     process = subprocess.Popen([sys.executable, "-m", "grader.zygote", str(theirs.fileno())],
                                pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
@@ -66,8 +67,8 @@ class Shared:
     """A fork server that several grader processes use at once (a batch's workers): each gets a control
     socket of its own from ``client``, handed to it through ``SHARED_ENV``."""
 
-    def __init__(self) -> None:
-        self.process, self._launcher = launch()
+    def __init__(self, exercises: tuple[str, ...] = ()) -> None:
+        self.process, self._launcher = launch(exercises)
         self.pidfd = os.pidfd_open(self.process.pid)  # lets a client that did not start it see it die
 
     def alive(self) -> bool:
@@ -115,12 +116,13 @@ Connection = tuple[subprocess.Popen | Peer, socket.socket]  # a fork server's pr
 _early: Connection | None = None
 
 
-def start_early() -> None:
+def start_early(exercises: tuple[str, ...] = ()) -> None:
     """Launch this process's fork server now (``dlkata grade``, a batch worker: before they import torch),
-    or take the shared one it inherited; the grader's ``ForkServer`` adopts it on first use."""
+    warmed for ``exercises`` (all if empty), or take the shared one it inherited; the grader's
+    ``ForkServer`` adopts it on first use."""
     global _early
     if _early is None:
-        _early = _inherited() or launch()
+        _early = _inherited() or launch(exercises)
 
 
 def adopt() -> Connection | None:
@@ -183,14 +185,17 @@ def _spawn(controls: list[socket.socket], netns: dict[socket.socket, int | None]
 def warm_up() -> None:
     """Import everything lazily imported on first use (a dispatch mode's first use costs ~1.4 s), with
     ops far too small to start a thread pool."""
-    for name in PRELOAD:
+    from grader.catalog import catalog
+
+    wanted = set(filter(None, os.environ.get(WARM_ENV, "").split(",")))
+    exercises = [e for e in catalog() if e.id in wanted] or catalog()  # unknown ids: the CLI says so
+    for name in PRELOAD + [m for e in exercises for m in e.preload]:
         importlib.import_module(name)
     import torch
 
-    from grader.catalog import catalog
     from grader.guard import resolve
 
-    for exercise in catalog():  # the guard resolves forbidden names in every sandbox: import what they
+    for exercise in exercises:  # the guard resolves forbidden names in every sandbox: import what they
         for name in exercise.forbidden:  # reach (torch loads many submodules lazily) once, here
             resolve(name)
 

@@ -249,6 +249,30 @@ def test_a_sandbox_imports_what_the_grader_can_import(tmp_path):
     assert not only_inside, f"standard-library modules that only a sandbox cannot import: {only_inside}"
 
 
+WARMED_FOR_SOFTMAX = """
+import json, sys
+sys.path.insert(0, {kit!r})
+from grader import zygote
+zygote.start_early(("softmax",))  # neither torch._dynamo nor causal_mask's forbidden names warmed
+from pathlib import Path
+from grader import catalog
+from grader.runner import grade_submission
+result = grade_submission(Path({kit!r}) / "solutions", (catalog.get("causal_mask"),))
+print(json.dumps([[e.score, e.max_score, e.message] for e in result.exercises]))
+"""
+
+
+def test_a_fork_server_warmed_for_another_exercise_grades_the_same(tmp_path):
+    """A fork server imports the ``preload`` of the exercises it is warmed for only (``dlkata grade
+    --exercise softmax`` skips torch._dynamo's ~2.4 s); a sandbox that needs what it skipped imports it
+    itself (causal_mask's tests run a dispatch mode, which loads torch._dynamo), with the same grade."""
+    done = subprocess.run([sys.executable, "-c", WARMED_FOR_SOFTMAX.format(kit=str(KIT))], capture_output=True,
+                          text=True, timeout=600, cwd=tmp_path, env={**os.environ, "DLKATA_STATE_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    [[score, max_score, message]] = json.loads(done.stdout.splitlines()[-1])
+    assert score == max_score, f"causal_mask's reference scored {score}/{max_score} from a softmax-warmed fork server: {message}"
+
+
 SLEEPER = """
 import os, time
 from pathlib import Path
