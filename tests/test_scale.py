@@ -152,63 +152,62 @@ def _socket_inodes(pid: int) -> set[str]:
     return {link for link in (os.readlink(fd) for fd in fds.iterdir()) if link.startswith("socket:")}
 
 
-def test_graders_sharing_a_fork_server_lose_only_their_own_sandboxes(tmp_path, monkeypatch):
-    """A batch's workers share one fork server. A sandbox holds none of its control sockets, and a worker
-    that dies mid-test (killed at the learner timeout) takes its own sandboxes with it, not the others'."""
+@pytest.fixture
+def two_graders(tmp_path, monkeypatch):
+    """A module to sandbox, a shared fork server and two graders on it (a batch's workers), no spares."""
     module = tmp_path / "shared.py"
     module.write_text("VALUE = 1\n")
     monkeypatch.setenv(zygote.SPARES_ENV, "0")
     shared = zygote.Shared()
     try:
-        graders = [sandbox.ForkServer((zygote.Peer(shared.pidfd), shared.client())) for _ in range(2)]
-        boxes, pids = [], []
-        for grader in graders:
-            monkeypatch.setattr(sandbox, "_server", grader)
-            boxes.append(Sandbox(module, "shared", timeout_s=30, probe_files=(__file__,)))
-            pids.append(boxes[-1].run(probe_value)[1])
-        assert not _socket_inodes(pids[0]) & _socket_inodes(shared.process.pid), \
-            "a sandbox inherited a control socket of the fork server"
-        graders[0]._control.close()  # the first worker dies
-        boxes[0]._sock.close()
-        deadline = time.monotonic() + 15
-        while Path(f"/proc/{pids[0]}").exists():
-            assert time.monotonic() < deadline, "a sandbox outlived the grader that asked for it"
-            time.sleep(0.01)
-        assert boxes[1].run(probe_value) == [1, pids[1]], "a grader's death killed another grader's sandbox"
-        boxes[1].close()
-        graders[1].sweep()
+        yield module, shared, [sandbox.ForkServer((zygote.Peer(shared.pidfd), shared.client())) for _ in range(2)]
     finally:
         shared.close()
-    assert not Path(f"/proc/{pids[1]}").exists()
+
+
+def test_graders_sharing_a_fork_server_lose_only_their_own_sandboxes(two_graders, monkeypatch):
+    """A batch's workers share one fork server. A sandbox holds none of its control sockets, and a worker
+    that dies mid-test (killed at the learner timeout) takes its own sandboxes with it, not the others'."""
+    module, shared, graders = two_graders
+    boxes, pids = [], []
+    for grader in graders:
+        monkeypatch.setattr(sandbox, "_server", grader)
+        boxes.append(Sandbox(module, "shared", timeout_s=30, probe_files=(__file__,)))
+        pids.append(boxes[-1].run(probe_value)[1])
+    assert not _socket_inodes(pids[0]) & _socket_inodes(shared.process.pid), \
+        "a sandbox inherited a control socket of the fork server"
+    graders[0]._control.close()  # the first worker dies
+    boxes[0]._sock.close()
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{pids[0]}").exists():
+        assert time.monotonic() < deadline, "a sandbox outlived the grader that asked for it"
+        time.sleep(0.01)
+    assert boxes[1].run(probe_value) == [1, pids[1]], "a grader's death killed another grader's sandbox"
+    boxes[1].close()
+    graders[1].sweep()
+    assert not Path(f"/proc/{pids[1]}").exists(), "a sandbox outlived its grader's sweep"
 
 
 def probe_network_namespace(module):
     return os.readlink("/proc/self/ns/net")
 
 
-def test_graders_sharing_a_fork_server_get_network_namespaces_of_their_own(tmp_path, monkeypatch):
+def test_graders_sharing_a_fork_server_get_network_namespaces_of_their_own(two_graders, monkeypatch):
     """One network namespace per grader process, not per sandbox (creating one costs the kernel ~5 ms):
     a grader's sandboxes share it, two graders grading at once never do, and none is the machine's."""
-    module = tmp_path / "netns.py"
-    module.write_text("VALUE = 1\n")
-    monkeypatch.setenv(zygote.SPARES_ENV, "0")
-    shared = zygote.Shared()
-    try:
-        graders = [sandbox.ForkServer((zygote.Peer(shared.pidfd), shared.client())) for _ in range(2)]
-        if not any("network namespace" in line for line in graders[0].isolation()):
-            pytest.skip("this machine gives the grader no network namespaces (not root)")
-        seen = []
-        for grader in graders:
-            monkeypatch.setattr(sandbox, "_server", grader)
-            for _ in range(2):
-                box = Sandbox(module, "netns", timeout_s=30, probe_files=(__file__,))
-                try:
-                    seen.append(box.run(probe_network_namespace))
-                finally:
-                    box.close()
-            grader.sweep()
-    finally:
-        shared.close()
+    module, _shared, graders = two_graders
+    if not any("network namespace" in line for line in graders[0].isolation()):
+        pytest.skip("this machine gives the grader no network namespaces (not root)")
+    seen = []
+    for grader in graders:
+        monkeypatch.setattr(sandbox, "_server", grader)
+        for _ in range(2):
+            box = Sandbox(module, "shared", timeout_s=30, probe_files=(__file__,))
+            try:
+                seen.append(box.run(probe_network_namespace))
+            finally:
+                box.close()
+        grader.sweep()
     host = os.readlink("/proc/self/ns/net")
     assert host not in seen, f"a sandbox ran in the machine's network namespace: {seen}"
     assert seen[0] == seen[1] and seen[2] == seen[3], f"one grader's sandboxes got different namespaces: {seen}"
