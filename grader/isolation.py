@@ -120,10 +120,11 @@ def network_namespace() -> int | None:
     """A new network namespace with only loopback, up: a file descriptor that keeps it, or None where
     the kernel refuses. The fork server makes one per grader process, and that grader's sandboxes enter
     it (``private_namespaces``): creating and tearing down one per sandbox costs the kernel ~5 ms of
-    locked work each (rtnl, RCU), a tenth of a batch's throughput on two cores. Graders that run at once
-    never share one; a grader's consecutive sandboxes do, and the grader kills everything one started
-    before grading the next exercise (``sandbox.sweep``). Call it only in a single-threaded process:
-    the caller enters the new namespace for a moment and then returns to its own."""
+    locked work each (rtnl, RCU), mostly waiting: about a tenth of a ``--jobs 1`` batch's time. Graders
+    that run at once never share one; a grader's consecutive sandboxes do, and the grader kills
+    everything one started before grading the next exercise (``sandbox.sweep``). Call it only in a
+    single-threaded process: the caller enters the new namespace for a moment and then returns to its
+    own."""
     own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         if _libc.unshare(CLONE_NEWNET) != 0:
