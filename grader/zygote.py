@@ -23,6 +23,7 @@ its live sandboxes (killed like orphans); the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -33,15 +34,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
+    from grader.catalog import Exercise
     from grader.guard import Guard
 
-PRELOAD = ["torch", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing"]
-# Beyond PRELOAD, the fork server imports each exercise's ``preload`` (what torch loads lazily, on first use
-# in every sandbox that needs it: torch._dynamo ~2.4 s, forward-mode AD's decompositions ~0.3 s) and
-# resolves its forbidden names: for the exercises WARM_ENV names ("softmax,newton"), or for all of them.
+PRELOAD = ["torch", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.testing", "grader.probes"]
+# Then, while idle (``Later``), the fork server warms the exercises WARM_ENV names ("softmax,newton"), or
+# all of them.
 WARM_ENV = "DLKATA_WARM_EXERCISES"
 MAX_MESSAGE = 1 << 20
 SPARES_ENV = "DLKATA_SPARE_SANDBOXES"  # "0": the grader asks for no spare sandboxes (see sandbox.ForkServer)
@@ -182,23 +183,14 @@ def _spawn(controls: list[socket.socket], netns: dict[socket.socket, int | None]
     return pid
 
 
-def warm_up() -> None:
-    """Import everything lazily imported on first use (a dispatch mode's first use costs ~1.4 s), with
-    ops far too small to start a thread pool."""
-    from grader.catalog import catalog
-
-    wanted = set(filter(None, os.environ.get(WARM_ENV, "").split(",")))
-    exercises = [e for e in catalog() if e.id in wanted] or catalog()  # unknown ids: the CLI says so
-    for name in PRELOAD + [m for e in exercises for m in e.preload]:
+def warm_up() -> Later:
+    """Import what every sandbox needs (torch, the test helpers, the guard's wrappers), with ops far too
+    small to start a thread pool; return the rest of the warm-up, which the server does while idle."""
+    for name in PRELOAD:
         importlib.import_module(name)
     import torch
 
-    from grader.guard import resolve
-
-    for exercise in exercises:  # the guard resolves forbidden names in every sandbox: import what they
-        for name in exercise.forbidden:  # reach (torch loads many submodules lazily) once, here
-            resolve(name)
-
+    from grader.catalog import catalog
     from grader.guard import Guard
 
     Guard(forbidden_aten=("aten::_softmax",)).guarded(lambda: torch.zeros(2).add(1).sum())()
@@ -206,76 +198,159 @@ def warm_up() -> None:
 
     gc.collect()
     gc.freeze()  # a sandbox's garbage collections skip (and so do not copy-on-write) what it inherited
-    _collapse_into_huge_pages()
+    wanted = set(filter(None, os.environ.get(WARM_ENV, "").split(",")))
+    return Later([e for e in catalog() if e.id in wanted] or catalog())  # unknown ids: the CLI says so
 
 
 MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25
 HUGE_PAGE = 2 << 20
+COLLAPSE_STEP = 16 << 20  # ~40 ms of MADV_COLLAPSE: how long one idle step can keep a spawn waiting
 
 
-def _collapse_into_huge_pages() -> None:
-    """Back this process's heap (torch and friends: ~230 MB) with 2 MiB pages where the kernel can
-    (Linux 6.1+, MADV_COLLAPSE): fork then copies a few hundred page-table entries instead of ~60k, about
-    9 ms down to 3 ms a sandbox. A child's first write to a huge page splits it and copies 4 KiB, as
-    before. Best effort: an older kernel refuses, and nothing changes."""
-    import ctypes
+class Later:
+    """The warm-up a grader need not wait for, per exercise (in grading order): its ``preload`` (what
+    torch loads lazily on first use, in every sandbox that needs it: torch._dynamo ~1.2 s, forward-mode
+    AD's decompositions ~0.1 s), its forbidden names, hidden test file and guard; then huge pages. The
+    server takes one step whenever no request is waiting, so this overlaps the grader's own imports and
+    tests (~2.5 s of a full grade's start); a spawn first finishes its own exercise's part."""
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    def __init__(self, exercises: list[Exercise]) -> None:
+        self._exercises = {e.id: e for e in exercises}
+        self._collapse: list[tuple[int, int]] | None = None  # listed once every exercise is warm
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._exercises) or self._collapse != []
+
+    def exercise(self, exercise_id: str) -> None:
+        """Before forking a sandbox of ``exercise_id`` (any catalog exercise): warm it if not yet."""
+        from grader.catalog import catalog
+
+        if exercise_id not in _warmed:
+            self._exercises.pop(exercise_id, None)
+            exercise = next((e for e in catalog() if e.id == exercise_id), None)
+            if exercise is not None:
+                _warm(exercise)
+
+    def step(self) -> None:
+        if self._exercises:
+            _warm(self._exercises.pop(next(iter(self._exercises))))
+        elif self._collapse is None:
+            self._collapse = _huge_page_steps()
+        elif self._collapse:
+            _collapse(*self._collapse.pop(0))
+
+
+def _huge_page_steps() -> list[tuple[int, int]]:
+    """This process's heap (torch and friends: ~230 MB), in steps of ``COLLAPSE_STEP``, aligned to huge
+    pages. Backed by 2 MiB pages where the kernel can (Linux 6.1+, MADV_COLLAPSE), fork copies a few
+    hundred page-table entries instead of ~60k: about 9 ms down to 3 ms a sandbox. A child's first write
+    to a huge page splits it and copies 4 KiB, as before."""
     with open("/proc/self/maps") as maps:
         regions = [line.split() for line in maps]
+    steps = []
     for fields in regions:
         if fields[1] != "rw-p" or (len(fields) > 5 and fields[5] != "[heap]"):
             continue  # private anonymous memory only: not files, the stack, or the vdso
         low, high = (int(x, 16) for x in fields[0].split("-"))
         low = -(-low // HUGE_PAGE) * HUGE_PAGE
         high = high // HUGE_PAGE * HUGE_PAGE
-        if high > low:
-            libc.madvise(low, high - low, MADV_HUGEPAGE)
-            libc.madvise(low, high - low, MADV_COLLAPSE)
+        steps += [(start, min(start + COLLAPSE_STEP, high)) for start in range(low, high, COLLAPSE_STEP)]
+    return steps
 
 
-_prepared: dict[str, int | None] = {}
+def _collapse(low: int, high: int) -> None:
+    """Best effort: an older kernel refuses, and nothing changes."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.madvise(low, high - low, MADV_HUGEPAGE)
+    libc.madvise(low, high - low, MADV_COLLAPSE)
+
+
+_prepared: dict[str, int | None] = {}  # forbidden name -> None, test file -> its mtime when loaded
 _guards: dict[tuple[tuple[str, ...], tuple[str, ...]], Guard] = {}
+_warmed: set[str] = set()
 
 
 def prepare(spec: dict) -> Guard:
     """Before forking a sandbox: do, once per fork server, what it would otherwise do for itself every
     time (import the modules of its forbidden names and the test files its probes live in, ~10-30 ms a
-    test; make its guard's wrappers, ~8 ms), and return that guard, not yet installed.
-    Test files are trusted (the kit's); they load with one intra-op thread, so module-level tensor code
-    cannot start a thread pool here. A file that fails to load is left to the sandbox, which reports it."""
-    import torch
+    test; make its guard's wrappers, ~8 ms), and return that guard, not yet installed."""
+    with _one_thread():
+        for name in spec.get("forbidden", ()):
+            _resolve(name)
+        for file in spec.get("probe_files", ()):
+            _load(file)
+        return _guard(tuple(spec.get("forbidden", ())), tuple(spec.get("forbidden_aten", ())))
 
-    from grader import sandbox
-    from grader.guard import Guard, resolve
+
+def _warm(exercise: Exercise) -> None:
+    """What ``prepare`` would do at the exercise's first spawn, and its ``preload``."""
+    import gc
+
+    _warmed.add(exercise.id)
+    with _one_thread():
+        for name in exercise.preload:
+            importlib.import_module(name)
+        for name in exercise.forbidden:
+            _resolve(name)
+        _load(str(exercise.hidden_tests))
+        _guard(exercise.forbidden, exercise.forbidden_aten)
+    gc.freeze()  # what that made is inherited too
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Test files are trusted (the kit's); they load with one intra-op thread, so module-level tensor code
+    cannot start a thread pool here."""
+    import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for name in spec.get("forbidden", ()):
-            if name not in _prepared:
-                _prepared[name] = None
-                resolve(name)
-        for file in spec.get("probe_files", ()):
-            try:
-                stamp = os.stat(file).st_mtime_ns
-            except OSError:
-                continue
-            if _prepared.get(file) != stamp:
-                _prepared[file] = stamp
-                sandbox._probe_modules.pop(file, None)
-                try:
-                    sandbox._probe_function(file, None)
-                except BaseException:
-                    sandbox._probe_modules.pop(file, None)
-        key = (tuple(spec.get("forbidden", ())), tuple(spec.get("forbidden_aten", ())))
-        if key not in _guards:
-            _guards[key] = Guard(*key)
-            _guards[key].prepare()
-        return _guards[key]
+        yield
     finally:
         torch.set_num_threads(threads)
+
+
+def _resolve(name: str) -> None:
+    """Import what a forbidden name reaches (torch loads many submodules lazily): the guard resolves it in
+    every sandbox."""
+    from grader.guard import resolve
+
+    if name not in _prepared:
+        _prepared[name] = None
+        resolve(name)
+
+
+def _load(file: str) -> None:
+    """Import a test file (again if it changed). One that fails to load is left to the sandbox, which
+    reports it."""
+    from grader import sandbox
+
+    try:
+        stamp = os.stat(file).st_mtime_ns
+    except OSError:
+        return
+    if _prepared.get(file) != stamp:
+        _prepared[file] = stamp
+        sandbox._probe_modules.pop(file, None)
+        try:
+            sandbox._probe_function(file, None)
+        except BaseException:
+            sandbox._probe_modules.pop(file, None)
+
+
+def _guard(forbidden: tuple[str, ...], forbidden_aten: tuple[str, ...]) -> Guard:
+    from grader.guard import Guard
+
+    key = (forbidden, forbidden_aten)
+    if key not in _guards:
+        _guards[key] = Guard(*key)
+        _guards[key].prepare()
+    return _guards[key]
 
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -322,8 +397,9 @@ def _signal_orphans(live: set[int]) -> list[int]:
 class _Server:
     """The request loop over every client's control socket."""
 
-    def __init__(self, launcher: socket.socket) -> None:
+    def __init__(self, launcher: socket.socket, later: Later) -> None:
         self.launcher = launcher
+        self.later = later
         self.clients = [launcher]
         self.live: dict[int, socket.socket] = {}  # sandbox pid -> the client that spawned it
         self.netns: dict[socket.socket, int | None] = {}  # client -> its sandboxes' network namespace
@@ -332,11 +408,15 @@ class _Server:
     def run(self) -> None:
         """Serve until the launcher goes away."""
         while True:
-            ready = select.select(self.clients, [], [], 0.005 if self.released else None)[0]
+            wait = 0.0 if self.later.pending else 0.005 if self.released else None
+            ready = select.select(self.clients, [], [], wait)[0]
             if not ready:
                 # idle: released sandboxes are killed and reaped while the graders run their tests,
                 # without ever making a request wait for a dying process
-                self.released = bool(_signal_orphans(set(self.live)))
+                if self.released:
+                    self.released = bool(_signal_orphans(set(self.live)))
+                if self.later.pending:
+                    self.later.step()
                 continue
             for client in ready:
                 if not self.answer(client):
@@ -374,6 +454,7 @@ class _Server:
 
     def reply(self, client: socket.socket, kind: str, request: list, fds: list[int]) -> list | None:
         if kind == "spawn":
+            self.later.exercise(request[1]["module_name"])
             guard = prepare(request[1])
             if client not in self.netns:
                 from grader.isolation import network_namespace
@@ -405,8 +486,8 @@ def main(control_fd: int) -> None:
     import ctypes
 
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of sandboxes come to us
-    warm_up()
-    _Server(socket.socket(fileno=control_fd)).run()
+    later = warm_up()
+    _Server(socket.socket(fileno=control_fd), later).run()
     _kill_orphans(set())
     os._exit(0)
 

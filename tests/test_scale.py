@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch, sandbox, zygote
+from grader import batch, catalog, sandbox, zygote
 from grader.batch import grade_batch
 from grader.plugin import TIMEOUT_ENV
 from grader.sandbox import Sandbox
@@ -263,14 +263,28 @@ print(json.dumps([[e.score, e.max_score, e.message] for e in result.exercises]))
 
 def test_a_fork_server_warmed_for_another_exercise_grades_the_same(tmp_path):
     """A fork server imports the ``preload`` of the exercises it is warmed for only (``dlkata grade
-    --exercise softmax`` skips torch._dynamo's ~2.4 s); a sandbox that needs what it skipped imports it
-    itself (causal_mask's tests run a dispatch mode, which loads torch._dynamo), with the same grade."""
+    --exercise softmax`` skips torch._dynamo's ~1.2 s); it warms another exercise at its first spawn
+    (causal_mask's tests run a dispatch mode, which loads torch._dynamo), with the same grade."""
     done = subprocess.run([sys.executable, "-c", WARMED_FOR_SOFTMAX.format(kit=str(KIT))], capture_output=True,
                           text=True, timeout=600, cwd=tmp_path, env={**os.environ, "DLKATA_STATE_DIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-3000:]
     [[score, max_score, message]] = json.loads(done.stdout.splitlines()[-1])
     assert score == max_score, f"causal_mask's reference scored {score}/{max_score} from a softmax-warmed fork server: {message}"
 
+
+
+def test_the_fork_server_warms_exercises_while_idle_and_first_the_one_a_spawn_needs():
+    """Past torch and the test helpers, a fork server warms one exercise per idle step (a grader need not
+    wait for it), then backs its heap with huge pages; a spawn first warms its own exercise."""
+    later = zygote.Later([catalog.get("softmax"), catalog.get("causal_mask")])
+    later.exercise("causal_mask")
+    assert "causal_mask" in zygote._warmed and "softmax" not in zygote._warmed
+    assert str(catalog.get("causal_mask").hidden_tests) in sandbox._probe_modules  # its test file is loaded
+    steps = 0
+    while later.pending:
+        later.step()
+        steps += 1
+    assert "softmax" in zygote._warmed and steps > 2  # softmax, listing the heap, at least one collapse
 
 SLEEPER = """
 import os, time
