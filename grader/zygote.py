@@ -45,7 +45,7 @@ PRELOAD = ["torch", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.t
 # all of them.
 WARM_ENV = "DLKATA_WARM_EXERCISES"
 MAX_MESSAGE = 1 << 20
-SPARES_ENV = "DLKATA_SPARE_SANDBOXES"  # "0": the grader asks for no spare sandboxes (see sandbox.ForkServer)
+SPARES_ENV = "DLKATA_SPARE_SANDBOXES"  # spares a grader keeps (sandbox.SPARES; a batch's workers: "0")
 SHARED_ENV = "DLKATA_FORK_SERVER"  # "CONTROL_FD,PIDFD": a shared fork server this process inherited
 
 

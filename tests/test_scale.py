@@ -113,14 +113,14 @@ def probe_value(module):
     return [module.VALUE, os.getpid()]
 
 
-def _value_and_pid(module: Path) -> tuple[int, int, int | None]:
-    """(module.VALUE, the sandbox's pid, the pid of the spare forked with it)."""
+def _value_and_pid(module: Path) -> tuple[int, int, list[int]]:
+    """(module.VALUE, the sandbox's pid, the pids of the spares forked after it, oldest first)."""
     box = Sandbox(module, "spared", timeout_s=30, probe_files=(__file__,))
     try:
         value, pid = box.run(probe_value)
         server = sandbox.fork_server()
-        server._answered()  # the spare's pid is read lazily, at the next request
-        return value, pid, server._spare.pid
+        server._answered()  # the spares' pids are read lazily, at the next request
+        return value, pid, [spare.pid for spare in server._ready]
     finally:
         box.close()
 
@@ -136,15 +136,18 @@ def _settled(pid: int) -> None:
 def test_the_next_sandbox_is_the_spare_unless_the_file_changed(tmp_path):
     module = tmp_path / "spared.py"
     module.write_text("VALUE = 1\n")
-    _, _, spare = _value_and_pid(module)
-    value, pid, next_spare = _value_and_pid(module)
-    assert (value, pid) == (1, spare), "the second sandbox of the same spec should be the spare"
-    _settled(next_spare)
+    _, _, spares = _value_and_pid(module)
+    assert len(spares) == sandbox.SPARES
+    value, pid, next_spares = _value_and_pid(module)
+    assert (value, pid) == (1, spares[0]), "the next sandbox of the same spec should be the oldest spare"
+    for spare in next_spares:
+        _settled(spare)
     module.write_text("VALUE = 2\n")  # same size, and possibly the same mtime tick
-    value, pid, spare = _value_and_pid(module)
+    value, pid, spares = _value_and_pid(module)
     assert value == 2, "a spare forked before the save served the old file"
+    assert not set(spares) & set(next_spares)
     sandbox.sweep()
-    assert not Path(f"/proc/{spare}").exists(), "the spare outlived the sweep"
+    assert not [p for p in spares if Path(f"/proc/{p}").exists()], "a spare outlived the sweep"
 
 
 def _socket_inodes(pid: int) -> set[str]:
