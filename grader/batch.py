@@ -145,8 +145,8 @@ class _Worker:
 _idle: list[_Worker] = []
 _shared: Shared | None = None  # the fork server of this process's workers
 _lock = threading.Lock()
-# A new worker imports torch (~3 CPU-s) while the fork server warms up (~7 CPU-s, single-threaded, and
-# every worker waits for it): starting at most cores - 1 at once leaves the fork server a core of its own.
+# A new worker imports torch (~3 CPU-s) while the fork server warms up (single-threaded; every worker waits
+# for its first part): starting at most cores - 1 at once leaves the fork server a core of its own.
 _starting = threading.Semaphore(max(1, default_jobs() - 1))
 
 
