@@ -287,17 +287,15 @@ def prepare(spec: dict) -> Guard:
 
 
 def _warm(exercise: Exercise) -> None:
-    """What ``prepare`` would do at the exercise's first spawn, and its ``preload``."""
+    """The exercise's ``preload``, then what ``prepare`` would do at its tests' first spawn."""
     import gc
 
     _warmed.add(exercise.id)
     with _one_thread():
         for name in exercise.preload:
             importlib.import_module(name)
-        for name in exercise.forbidden:
-            _resolve(name)
-        _load(str(exercise.hidden_tests))
-        _guard(exercise.forbidden, exercise.forbidden_aten)
+    prepare({"forbidden": exercise.forbidden, "forbidden_aten": exercise.forbidden_aten,
+             "probe_files": [str(exercise.hidden_tests)]})
     gc.freeze()  # what that made is inherited too
 
 
