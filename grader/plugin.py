@@ -112,6 +112,13 @@ def submission_root(config: pytest.Config, test_file: Path) -> Path:
     return catalog.kit_root() / "exercises"
 
 
+def _tests_after(request: pytest.FixtureRequest) -> int:
+    """How many tests that take a submission run after this one: the sandboxes still to come."""
+    items = request.session.items
+    later = items[items.index(request.node) + 1:] if request.node in items else []
+    return sum("submission" in getattr(item, "fixturenames", ()) for item in later)
+
+
 @pytest.fixture
 def submission(request: pytest.FixtureRequest):
     test_file = Path(str(request.node.path))
@@ -128,7 +135,7 @@ def submission(request: pytest.FixtureRequest):
         raise ProbeTimeout(f"timeout: not run, {TIMEOUTS_BEFORE_CUTOFF} earlier tests of this exercise timed out")
     if path.is_file():
         sandbox = Sandbox(path, exercise_id, timeout_s=timeout_s, forbidden=forbidden, forbidden_aten=aten,
-                          probe_files=(str(test_file),),
+                          probe_files=(str(test_file),), spares=_tests_after(request),
                           inline=request.config.getoption("--dlkata-isolation") == "inline")
     try:
         yield Submission(exercise_id, path, sandbox)

@@ -170,7 +170,7 @@ def _precheck(exercise: Exercise, module: Path, isolation: str) -> tuple[str, st
         if escapes:
             return "forbidden", "\n".join(e.message() for e in escapes)
     sandbox = Sandbox(module, exercise.id, timeout_s=max(exercise.timeout_s, 10.0),
-                      inline=isolation == "inline", probe_files=(imported.__code__.co_filename,))
+                      inline=isolation == "inline", probe_files=(imported.__code__.co_filename,), spares=0)
     try:
         sandbox.run(imported)
     except ProbeFailure as failure:

@@ -123,8 +123,9 @@ class ForkServer:
         self._unanswered.append(child)
         return child
 
-    def spawn(self, spec: dict) -> tuple[int, socket.socket]:
-        """A sandbox serving ``spec``: its pid and the grader's end of its socket."""
+    def spawn(self, spec: dict, spares: int | None = None) -> tuple[int, socket.socket]:
+        """A sandbox serving ``spec``: its pid and the grader's end of its socket. ``spares``: how many
+        more sandboxes of this spec are still to come (at most ``SPARES`` are forked ahead)."""
         key = _freshness_key(spec)
         if self._ready and self._ready[0].key != key:
             for stale in self._ready:
@@ -132,7 +133,8 @@ class ForkServer:
             self._ready = []
         child = self._ready.pop(0) if self._ready else self._fork(spec, key)
         self._answered()
-        while len(self._ready) < self._spares:
+        wanted = self._spares if spares is None else min(spares, self._spares)
+        while len(self._ready) < wanted:
             self._ready.append(self._fork(spec, key))  # their replies are read at the next request
         return child.pid, child.sock
 
@@ -308,6 +310,7 @@ def serve(conn, spec: dict, guard: Guard | None = None, netns: int | None = None
     os.dup2(devnull, 1)
     if not os.environ.get("DLKATA_SANDBOX_STDERR"):  # kept only when debugging the grader itself
         os.dup2(devnull, 2)
+    zygote.rehearse_probe()  # before the submission is imported: none of its code may run unguarded
     session = _Session(spec, guard)
     while True:
         try:
@@ -352,7 +355,9 @@ class Sandbox:
     def __init__(self, module_path: Path, module_name: str, *, timeout_s: float,
                  forbidden: tuple[str, ...] = (), forbidden_aten: tuple[str, ...] = (),
                  limits: Limits | None = None, inline: bool = False, probe_files: tuple[str, ...] = (),
-                 writable: tuple[str, ...] = ()) -> None:
+                 writable: tuple[str, ...] = (), spares: int | None = None) -> None:
+        """``spares``: how many more sandboxes of this spec the caller will want (the tests still to run
+        after this one), so that no spare is forked only to be thrown away; None: as many as may be."""
         self.module_path = Path(module_path).resolve()
         writable = (*writable, *(p for p in os.environ.get(WRITABLE_ENV, "").split(os.pathsep) if p))
         self.spec = {"module_path": str(self.module_path), "module_name": module_name,
@@ -361,6 +366,7 @@ class Sandbox:
                      "limits": vars(limits or Limits(cpu_s=max(120.0, timeout_s * 20)))}
         self.timeout_s = timeout_s
         self.inline = inline
+        self.spares = spares
         self._first = True
         self._pid: int | None = None
         self._server: ForkServer | None = None  # the one that forked it: only it can reap it
@@ -404,7 +410,7 @@ class Sandbox:
             self._server = fork_server()
             first_file = request[0][0]  # loaded before the sandbox gives up the grader's user
             files = [*self.spec["probe_files"], *([first_file] if first_file not in self.spec["probe_files"] else [])]
-            self._pid, self._sock = self._server.spawn({**self.spec, "probe_files": files})
+            self._pid, self._sock = self._server.spawn({**self.spec, "probe_files": files}, self.spares)
         allowance = IMPORT_ALLOWANCE_S if self._first else 0.0  # the first probe also imports the submission
         self._first = False
         deadline = time.monotonic() + self.timeout_s + allowance

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch, catalog, sandbox, zygote
+from grader import batch, catalog, runner, sandbox, zygote
 from grader.batch import grade_batch
 from grader.plugin import TIMEOUT_ENV
 from grader.sandbox import Sandbox
@@ -148,6 +148,42 @@ def test_the_next_sandbox_is_the_spare_unless_the_file_changed(tmp_path):
     assert not set(spares) & set(next_spares)
     sandbox.sweep()
     assert not [p for p in spares if Path(f"/proc/{p}").exists()], "a spare outlived the sweep"
+
+
+SPARED_TESTS = """
+def value(module):
+    return module.VALUE
+
+def test_first(submission):
+    assert submission.run(value) == 1
+
+def test_static():
+    pass
+
+def test_second(submission):
+    assert submission.run(value) == 1
+
+def test_last(submission):
+    assert submission.run(value) == 1
+"""
+
+
+def test_no_spare_is_forked_past_the_last_test(tmp_path, monkeypatch):
+    """Each test asks for as many spares as there are tests with a submission still to run (at most
+    ``SPARES``): the last one forks none that would only be thrown away."""
+    (tmp_path / "spared").mkdir()
+    (tmp_path / "spared" / "spared.py").write_text("VALUE = 1\n")
+    tests = tmp_path / "test_spared.py"
+    tests.write_text(SPARED_TESTS)
+    asked = []
+    spawn = sandbox.ForkServer.spawn
+    monkeypatch.setattr(sandbox.ForkServer, "spawn",
+                        lambda server, spec, spares=None: asked.append(spares) or spawn(server, spec, spares))
+    collector = runner.run_pytest(tests, tmp_path, isolation="sandbox")
+    assert {name: t.outcome for name, t in collector.tests.items()} == dict.fromkeys(
+        ["test_first", "test_static", "test_second", "test_last"], "passed")
+    assert asked == [2, 1, 0]
+    assert sandbox.fork_server()._ready == [], "a spare was left for a test that does not exist"
 
 
 def _socket_inodes(pid: int) -> set[str]:
