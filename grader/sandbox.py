@@ -113,11 +113,11 @@ class ForkServer:
         self._send(request, fds)
         return self._receive()
 
-    def _fork(self, spec: dict, key: str) -> _Child:
+    def _fork(self, spec: dict, key: str, spare: bool = False) -> _Child:
         ours, theirs = socket.socketpair()
         child = _Child(key, ours)
         try:
-            self._send(["spawn", spec], [theirs.fileno()])
+            self._send(["spawn", {**spec, "spare": spare}], [theirs.fileno()])
         finally:
             theirs.close()
         self._unanswered.append(child)
@@ -135,7 +135,7 @@ class ForkServer:
         self._answered()
         wanted = self._spares if spares is None else min(spares, self._spares)
         while len(self._ready) < wanted:
-            self._ready.append(self._fork(spec, key))  # their replies are read at the next request
+            self._ready.append(self._fork(spec, key, spare=True))  # replies read at the next request
         return child.pid, child.sock
 
     def release(self, pid: int) -> None:
@@ -310,7 +310,8 @@ def serve(conn, spec: dict, guard: Guard | None = None, netns: int | None = None
     os.dup2(devnull, 1)
     if not os.environ.get("DLKATA_SANDBOX_STDERR"):  # kept only when debugging the grader itself
         os.dup2(devnull, 2)
-    zygote.rehearse_probe()  # before the submission is imported: none of its code may run unguarded
+    if spec.get("spare"):  # it waits for its test: rehearsing now, its first probe copies fewer pages
+        zygote.rehearse_probe()  # before the submission is imported, so none of its code runs unguarded
     session = _Session(spec, guard)
     while True:
         try:
