@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import gc
 import importlib
-import sys
 import time
 from pathlib import Path
 
@@ -185,7 +184,6 @@ def _precheck(exercise: Exercise, module: Path, isolation: str) -> tuple[str, st
 def grade_submission(submission_root: Path, exercises: tuple[Exercise, ...], *, isolation: str = "sandbox",
                      on_result=None) -> GradeResult:
     """Grade every exercise in ``exercises``; ``on_result(ExerciseResult)`` is called as each finishes."""
-    _import_preloads(exercises)
     results = []
     for exercise in exercises:
         result = grade_exercise(exercise, submission_root, isolation=isolation)
@@ -193,25 +191,6 @@ def grade_submission(submission_root: Path, exercises: tuple[Exercise, ...], *, 
         if on_result:
             on_result(result)
     return GradeResult(str(submission_root), results, isolation=isolation_in_force(isolation))
-
-
-def _import_preloads(exercises: tuple[Exercise, ...]) -> None:
-    """Import what the exercises ``preload`` before grading them, and freeze it like the plugins.
-
-    torch._dynamo (~1 s, ~800 modules; any torch optimiser loads it) would otherwise be imported by the
-    first test that needs it, and its objects scanned by the full ``gc.collect()`` pytest runs as every
-    later exercise's session ends: seconds of a full grade, inline or sandboxed. With a fork server,
-    which imports the same modules while it warms up, the grader also stops waiting for that."""
-    names = [name for exercise in exercises for name in exercise.preload if name not in sys.modules]
-    if not names:
-        return
-    for name in dict.fromkeys(names):
-        try:
-            importlib.import_module(name)
-        except Exception:  # e.g. torch patched by submission code an inline grade ran in this process:
-            pass  # only speed is at stake; whatever needs the module imports it and reports the error
-    gc.collect()
-    gc.freeze()
 
 
 def isolation_in_force(isolation: str) -> str:
