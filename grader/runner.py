@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import gc
 import importlib
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 from grader import sandbox, scan
 from grader.catalog import PACKAGE_DIR, Exercise, kit_root
 from grader.errors import ProbeFailure, format_raised
+from grader.interrupt import ctrl_c_kept
 from grader.plugin import NOT_SUBMITTED
 from grader.probes import imported
 from grader.results import ExerciseResult, GradeResult, TestResult
@@ -103,7 +105,8 @@ def run_pytest(test_file: Path, submission_root: Path, *, isolation: str, collec
         env.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
         env.delenv("PYTEST_PLUGINS", raising=False)
         env.delenv("PYTEST_ADDOPTS", raising=False)
-        status = pytest.main(args, plugins=[collector])
+        with ctrl_c_kept():  # pytest would swallow a Ctrl-C and report the exercise as broken
+            status = pytest.main(args, plugins=[collector])
     if not collector.errors and (status in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
                                  or not collector.collected):
         collector.errors.append(f"pytest stopped with {status!r} before running any test")
@@ -184,6 +187,7 @@ def _precheck(exercise: Exercise, module: Path, isolation: str) -> tuple[str, st
 def grade_submission(submission_root: Path, exercises: tuple[Exercise, ...], *, isolation: str = "sandbox",
                      on_result=None) -> GradeResult:
     """Grade every exercise in ``exercises``; ``on_result(ExerciseResult)`` is called as each finishes."""
+    _import_preloads(exercises)
     results = []
     for exercise in exercises:
         result = grade_exercise(exercise, submission_root, isolation=isolation)
@@ -191,6 +195,25 @@ def grade_submission(submission_root: Path, exercises: tuple[Exercise, ...], *, 
         if on_result:
             on_result(result)
     return GradeResult(str(submission_root), results, isolation=isolation_in_force(isolation))
+
+
+def _import_preloads(exercises: tuple[Exercise, ...]) -> None:
+    """Import what the exercises ``preload`` before grading them, and freeze it like the plugins.
+
+    torch._dynamo (~1 s, ~800 modules; any torch optimiser loads it) would otherwise be imported by the
+    first test that needs it, and its objects scanned by the full ``gc.collect()`` pytest runs as every
+    later exercise's session ends: seconds of a full grade, inline or sandboxed. With a fork server,
+    which imports the same modules while it warms up, the grader also stops waiting for that."""
+    names = [name for exercise in exercises for name in exercise.preload if name not in sys.modules]
+    if not names:
+        return
+    for name in dict.fromkeys(names):
+        try:
+            importlib.import_module(name)
+        except Exception:  # e.g. torch patched by submission code an inline grade ran in this process:
+            pass  # only speed is at stake; whatever needs the module imports it and reports the error
+    gc.collect()
+    gc.freeze()
 
 
 def isolation_in_force(isolation: str) -> str:

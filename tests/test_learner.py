@@ -19,9 +19,11 @@ from click.testing import CliRunner
 
 from grader import catalog
 from grader.cli import main
+from grader.interrupt import ctrl_c_kept
 from grader.learner import figures, i18n, mock, stubs, watch
 from grader.results import ExerciseResult, GradeResult
 from grader.results import TestResult as Outcome  # a "Test*" name would be collected by pytest
+from grader.runner import run_pytest
 from grader.workspace import State
 from tests.conftest import KIT, submission_with
 
@@ -180,7 +182,8 @@ def test_watch_with_a_real_watcher_and_warm_sandboxes(tmp_path):
 
 
 def test_watch_command_exits_cleanly_on_ctrl_c(tmp_path, workspace_state):
-    """SIGINT in the middle of a test run: the run is abandoned, one line said, exit status 0."""
+    """SIGINT during or just after the first run (torch loading, pytest, the sandboxes, the watcher
+    starting): the run is abandoned, one line said, exit status 0."""
     root = submission_with(tmp_path, {"softmax": STUB})
     child = subprocess.Popen([sys.executable, "-m", "grader", "watch", "softmax", str(root)], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True,
@@ -199,6 +202,70 @@ def test_watch_command_exits_cleanly_on_ctrl_c(tmp_path, workspace_state):
         child.kill()
     assert child.returncode == 0, "".join(seen) + rest
     assert rest.strip().splitlines()[-1] == "Stopped watching." and "Traceback" not in rest
+
+
+# -- Ctrl-C is never lost ---------------------------------------------------------------------------
+
+@pytest.fixture
+def default_sigint():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def press_ctrl_c() -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(1)  # interrupted at once when SIGINT raises; the whole second when it is deferred
+
+
+def test_a_ctrl_c_that_code_swallows_is_raised_again_as_the_block_ends(default_sigint):
+    went_on = []
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_kept():
+            try:
+                press_ctrl_c()
+            except KeyboardInterrupt:  # what pytest.main and torch's import do
+                pass
+            went_on.append(True)
+    assert went_on and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_deferred_ctrl_c_lets_the_block_finish_then_stops(default_sigint):
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_kept(interrupt=False):
+            press_ctrl_c()
+    assert time.monotonic() - started >= 1
+
+
+def test_a_keyboardinterrupt_raised_by_code_is_not_a_ctrl_c(default_sigint):
+    with ctrl_c_kept():
+        try:
+            raise KeyboardInterrupt  # e.g. submission code in an inline grade: its own error
+        except KeyboardInterrupt:
+            pass
+
+
+def test_a_ctrl_c_is_passed_on_once_by_the_outermost_block(default_sigint):
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_kept():
+            try:
+                with ctrl_c_kept(interrupt=False):  # an import inside a run
+                    press_ctrl_c()
+            except KeyboardInterrupt:
+                pass  # swallowed between the two blocks: the outer one raises it again
+    with ctrl_c_kept():
+        pass  # not again
+
+
+def test_ctrl_c_during_a_pytest_run_stops_the_grade(tmp_path, default_sigint):
+    test_file = tmp_path / "test_pressed.py"
+    test_file.write_text("import os, signal, time\n\n"
+                         "def test_pressed():\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(5)\n")
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):  # not an exercise scored as broken
+        run_pytest(test_file, tmp_path, isolation="inline")
+    assert time.monotonic() - started < 5
 
 
 # -- progress and reset ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import click
 
 from grader import catalog
 from grader.catalog import Exercise
+from grader.interrupt import ctrl_c_kept
 from grader.learner import i18n
 from grader.learner.checker import all_passed, first_failure
 from grader.results import ExerciseResult
@@ -27,7 +28,8 @@ def run_in_sandboxes(exercise: Exercise, root: Path) -> ExerciseResult:
     """The public tests with every probe in a sandbox forked from this process's fork server: each test
     loads the file as saved, a hang is the probe's timeout, and after the first run nothing imports torch
     again, so a save is checked in well under a second."""
-    from grader.runner import grade_exercise
+    with ctrl_c_kept(interrupt=False):  # Ctrl-C while torch loads stops the watch once it has loaded
+        from grader.runner import grade_exercise
 
     return grade_exercise(exercise, root, isolation="sandbox", tests=exercise.public_tests)
 
@@ -104,7 +106,9 @@ def watch_loop(exercise: Exercise, root: Path, changes: Iterable[set], *, run: R
 
     def check(ex: Exercise) -> bool:
         echo(click.style(i18n.t("watch_run", id=ex.id, time=time.strftime("%H:%M:%S")), bold=True))
-        passed = show_result(run(ex, root), ex, state, echo)
+        with ctrl_c_kept():  # code the run goes through may catch a Ctrl-C and carry on
+            result = run(ex, root)
+        passed = show_result(result, ex, state, echo)
         public_passed(state)[ex.id] = passed
         state.save()
         return passed
