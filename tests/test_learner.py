@@ -239,11 +239,14 @@ def test_a_deferred_ctrl_c_lets_the_block_finish_then_stops(default_sigint):
 
 
 def test_a_keyboardinterrupt_raised_by_code_is_not_a_ctrl_c(default_sigint):
+    finished = []
     with ctrl_c_kept():
         try:
             raise KeyboardInterrupt  # e.g. submission code in an inline grade: its own error
         except KeyboardInterrupt:
             pass
+    finished.append(True)  # reached: the block raised nothing as it ended
+    assert finished and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_ctrl_c_is_passed_on_once_by_the_outermost_block(default_sigint):
