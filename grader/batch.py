@@ -1,13 +1,13 @@
 """Batch grading: every subdirectory of a folder is one learner's submission.
 
-Learners are graded by **warm grader processes** (``python -m grader.batch --worker``): each imports torch
-once, then grades one learner after another, exactly as ``dlkata grade --format json`` would (the same
-``grade_submission``, the same JSON). That is safe because a grader process never runs submission code:
-every probe runs in a sandbox forked from a fork server, so a broken or malicious submission still costs
-only its own row. The workers share one fork server (``zygote.Shared``): warming it takes ~7 CPU-s,
-which every worker would otherwise pay again on the same cores. A worker that dies or runs past
-``LEARNER_TIMEOUT_S`` is killed (the fork server then kills its sandboxes) and that learner's row says
-why; the next learner gets a fresh worker, and every worker is replaced after ``WORKER_LEARNERS``
+Learners are graded by **warm grader processes**: each grades one learner after another, exactly as
+``dlkata grade --format json`` would (the same ``grade_submission``, the same JSON). That is safe because a
+grader process never runs submission code: every probe runs in a sandbox forked from a fork server, so a
+broken or malicious submission still costs only its own row. The graders share one fork server
+(``zygote.Shared``), which also forks the graders themselves: warming it takes ~7 CPU-s, and importing
+torch ~1.3 CPU-s, which every grader would otherwise pay again on the same cores. A grader that dies or
+runs past ``LEARNER_TIMEOUT_S`` is killed (the fork server then kills its sandboxes) and that learner's row
+says why; the next learner gets a fresh grader, and every grader is replaced after ``WORKER_LEARNERS``
 learners to bound what a long batch accumulates.
 
 Locally, ``--jobs`` workers run at once (default: one per usable core). ``--jobs`` is the batch's core
@@ -25,9 +25,9 @@ import atexit
 import csv
 import json
 import os
+import select
 import shutil
-import subprocess
-import sys
+import signal
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from grader.errors import DlkataError
-from grader.zygote import SHARED_ENV, SPARES_ENV, Shared
+from grader.zygote import SPARES_ENV, Shared
 
 LEARNER_TIMEOUT_S = 1800
 # Learners one worker grades before a fresh one replaces it. A bound, not a need: a worker's memory stays
@@ -65,35 +65,31 @@ def read_submission(folder: Path) -> dict[str, bytes]:
 # -- warm grader processes -----------------------------------------------------------------------
 
 class _Worker:
-    """One ``python -m grader.batch --worker`` process; requests and replies are JSON lines on a pipe of
-    its own, after a first line that says its imports are done (its stdout and stderr go to /dev/null
-    unless DLKATA_BATCH_STDERR is set)."""
+    """One warm grader process, forked by the fork server; requests and replies are JSON lines on a pipe
+    of its own, after a first line that says it is ready. Its stdout and stderr are the fork server's
+    (kept only with DLKATA_SANDBOX_STDERR)."""
 
     def __init__(self, exercises: tuple[str, ...], fork_server: Shared) -> None:
         self.exercises = exercises
         self.graded = 0
         self.timed_out = False
+        self._fork_server = fork_server
         self._state_dir = tempfile.mkdtemp(prefix="dlkata-batch-state-")  # `grade` would record state there
         ours, theirs = os.pipe()
         requests, self._requests = os.pipe()
-        control = fork_server.client()  # only the worker holds it: when the worker dies, its sandboxes go
-        quiet = None if os.environ.get("DLKATA_BATCH_STDERR") else subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "grader.batch", "--worker", str(requests), str(theirs), *exercises],
-            pass_fds=(requests, theirs, control.fileno(), fork_server.pidfd), stdin=subprocess.DEVNULL,
-            stdout=quiet, stderr=quiet,
-            env={**os.environ, "DLKATA_STATE_DIR": self._state_dir, SPARES_ENV: "0",
-                 SHARED_ENV: f"{control.fileno()},{fork_server.pidfd}"},
-            start_new_session=True)  # a Ctrl-C reaches the batch, which closes its workers
-        control.close()
-        os.close(requests)
-        os.close(theirs)
+        env = {"DLKATA_STATE_DIR": self._state_dir, SPARES_ENV: "0"}
+        try:
+            self.pid, self._pidfd = fork_server.fork_grader(exercises, env, requests, theirs)
+        finally:
+            os.close(requests)
+            os.close(theirs)
+        self._exit_code: int | None = None
         self._replies = os.fdopen(ours, "r", encoding="utf-8")
-        self._reply(LEARNER_TIMEOUT_S)  # its imports are done ("" if it died: its first grade says so)
+        self._reply(LEARNER_TIMEOUT_S)  # it is ready ("" if it died: its first grade says so)
 
     @property
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self._pidfd >= 0 and not select.select([self._pidfd], [], [], 0)[0]  # readable once it exits
 
     def grade(self, root: Path, output: Path, timeout_s: float) -> str:
         """Grade ``root`` into ``output``; returns "" or why no result was written."""
@@ -105,7 +101,7 @@ class _Worker:
         self.kill()
         if self.timed_out:
             return f"grading took longer than {timeout_s:g} s"
-        return f"the grader process died (exit code {self.process.wait()})"
+        return f"the grader process died (exit code {self.wait()})"
 
     def _reply(self, timeout_s: float, request: bytes = b"") -> str:
         """Send ``request`` (if any), then read the worker's next line: "" if it died or ran too long."""
@@ -126,18 +122,25 @@ class _Worker:
 
     def kill(self) -> None:
         if self.alive:
-            self.process.kill()
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+    def wait(self) -> int | None:
+        """Its exit code, once it has exited (killed if it has not within 10 s); the fork server, its
+        parent, reaps it."""
+        if self._pidfd >= 0:
+            if not select.select([self._pidfd], [], [], 10)[0]:
+                self.kill()
+            self._exit_code = self._fork_server.reap(self.pid)
+            os.close(self._pidfd)
+            self._pidfd = -1
+        return self._exit_code
 
     def close(self) -> None:
         try:
-            os.close(self._requests)  # EOF: the worker exits, its fork server sees it go and exits too
+            os.close(self._requests)  # EOF: the worker exits
         except OSError:
             pass
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        self.wait()
         self._replies.close()
         shutil.rmtree(self._state_dir, ignore_errors=True)
 
@@ -145,9 +148,6 @@ class _Worker:
 _idle: list[_Worker] = []
 _shared: Shared | None = None  # the fork server of this process's workers
 _lock = threading.Lock()
-# A new worker imports torch (~3 CPU-s) while the fork server warms up (single-threaded; every worker waits
-# for its first part): starting at most cores - 1 at once leaves the fork server a core of its own.
-_starting = threading.Semaphore(max(1, default_jobs() - 1))
 
 
 def _borrow(exercises: tuple[str, ...]) -> _Worker:
@@ -160,8 +160,7 @@ def _borrow(exercises: tuple[str, ...]) -> _Worker:
         if _shared is None or not _shared.alive():
             _shared = Shared(exercises)  # warmed for the first selection; any other is still served
         shared = _shared
-    with _starting:
-        return _Worker(exercises, shared)
+    return _Worker(exercises, shared)
 
 
 def _give_back(worker: _Worker) -> None:
@@ -189,7 +188,7 @@ def close_workers() -> None:
 atexit.register(close_workers)
 
 
-def _worker_main(requests_fd: int, replies_fd: int, exercise_ids: list[str]) -> int:
+def worker_main(requests_fd: int, replies_fd: int, exercise_ids: list[str]) -> int:
     """The worker: grade each requested folder as ``dlkata grade FOLDER --format json --output FILE``."""
     from grader.cli import _exercises, _submission
     from grader.report import FORMATS
@@ -228,7 +227,10 @@ def grade_files(learner: str, files: dict[str, bytes], exercises: tuple[str, ...
             (root / rel).write_bytes(data)
         root.mkdir(exist_ok=True)
         out = Path(tmp) / "result.json"
-        worker = _borrow(exercises)
+        try:
+            worker = _borrow(exercises)
+        except OSError as exc:  # its fork server died just now: the next learner gets a new one
+            return Row(learner, None, f"could not start a grader: {exc}")
         try:
             error = worker.grade(root, out, LEARNER_TIMEOUT_S)
         finally:
@@ -311,9 +313,3 @@ def grade_batch(folder: Path, output: Path, exercise_ids: list[str], *, jobs: in
     write_gradebook(rows, output, exercise_ids)
     return rows
 
-
-if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
-    from grader import zygote
-
-    zygote.start_early()  # imports torch while this worker does
-    sys.exit(_worker_main(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]))

@@ -15,10 +15,14 @@ here; graders are the only peers; each may send several spawns before reading th
   ["sweep"]                                                   ->  ["swept", orphans killed]
   ["isolation"]                                               ->  ["isolation", [what a sandbox gets]]
   ["client"] + a new control socket as an SCM_RIGHTS fd       ->  (no reply) one more grader served
-The first control socket is the launcher's: ``["client"]`` is honoured only there, and the fork server
-exits when it closes. A batch shares one fork server among its graders (``Shared``): warming one costs
-~7 CPU-s, which each grader would otherwise pay again on the same cores. A client that goes away loses
-its live sandboxes (killed like orphans); the others go on.
+  ["grader", spec] + its request and reply pipes as fds       ->  ["pid", pid] + a pidfd of that grader
+The first control socket is the launcher's: ``["client"]`` and ``["grader"]`` are honoured only there, and
+the fork server exits when it closes. A batch shares one fork server among its graders (``Shared``):
+warming one costs ~7 CPU-s, which each grader would otherwise pay again on the same cores. It also forks
+the batch's graders themselves (``["grader"]``: trusted code, the batch's, never a submission's), so a
+new grader starts in ~10 ms with torch, pytest and hypothesis imported instead of importing them (~1.3
+CPU-s) on the cores the other graders are using. A client that goes away loses its live sandboxes (killed
+like orphans); the others go on.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
@@ -46,7 +52,6 @@ PRELOAD = ["torch", "numpy", "pytest", "hypothesis", "grader.sandbox", "grader.t
 WARM_ENV = "DLKATA_WARM_EXERCISES"
 MAX_MESSAGE = 1 << 20
 SPARES_ENV = "DLKATA_SPARE_SANDBOXES"  # spares a grader keeps (sandbox.SPARES; a batch's workers: "0")
-SHARED_ENV = "DLKATA_FORK_SERVER"  # "CONTROL_FD,PIDFD": a shared fork server this process inherited
 
 
 def launch(exercises: tuple[str, ...] = ()) -> tuple[subprocess.Popen, socket.socket]:
@@ -65,12 +70,13 @@ def launch(exercises: tuple[str, ...] = ()) -> tuple[subprocess.Popen, socket.so
 
 
 class Shared:
-    """A fork server that several grader processes use at once (a batch's workers): each gets a control
-    socket of its own from ``client``, handed to it through ``SHARED_ENV``."""
+    """A fork server that several grader processes use at once (a batch's workers, which it forks with
+    ``fork_grader``; each gets a control socket of its own)."""
 
     def __init__(self, exercises: tuple[str, ...] = ()) -> None:
         self.process, self._launcher = launch(exercises)
         self.pidfd = os.pidfd_open(self.process.pid)  # lets a client that did not start it see it die
+        self._lock = threading.Lock()  # one request and its reply at a time on the launcher's socket
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -83,6 +89,25 @@ class Shared:
         finally:
             ours.close()
         return theirs
+
+    def fork_grader(self, exercises: tuple[str, ...], env: dict[str, str], requests: int, replies: int
+                    ) -> tuple[int, int]:
+        """Fork a batch grader (``grader.batch.worker_main``) that reads requests from and writes replies to
+        these pipe ends, with ``env`` added to its environment; returns its pid and a pidfd of it."""
+        spec = {"exercises": list(exercises), "env": env}
+        with self._lock:
+            socket.send_fds(self._launcher, [json.dumps(["grader", spec]).encode()], [requests, replies])
+            data, fds, _flags, _addr = socket.recv_fds(self._launcher, MAX_MESSAGE, 1)
+        if not data or not fds:
+            raise OSError("the fork server could not start a grader (it is no longer running)")
+        return json.loads(data)[1], fds[0]
+
+    def reap(self, pid: int) -> int | None:
+        """Wait for a grader ``fork_grader`` started, once it has exited or been killed: its exit code."""
+        with self._lock:
+            self._launcher.sendall(json.dumps(["reap", pid]).encode())
+            data = self._launcher.recv(MAX_MESSAGE)
+        return json.loads(data)[1] if data else None
 
     def close(self) -> None:
         self._launcher.close()  # EOF: it kills what is left and exits
@@ -104,26 +129,17 @@ class Peer:
         return 0 if select.select([self.pidfd], [], [], 0)[0] else None
 
 
-def _inherited() -> tuple[Peer, socket.socket] | None:
-    """The shared fork server ``SHARED_ENV`` names, if this process was given one (taken once)."""
-    fds = os.environ.pop(SHARED_ENV, "")
-    if not fds:
-        return None
-    control, pidfd = (int(fd) for fd in fds.split(","))
-    return Peer(pidfd), socket.socket(fileno=control)
-
-
 Connection = tuple[subprocess.Popen | Peer, socket.socket]  # a fork server's process and a control socket on it
 _early: Connection | None = None
 
 
 def start_early(exercises: tuple[str, ...] = ()) -> None:
-    """Launch this process's fork server now (``dlkata grade``, a batch worker: before they import torch),
-    warmed for ``exercises`` (all if empty), or take the shared one it inherited; the grader's
-    ``ForkServer`` adopts it on first use."""
+    """Launch this process's fork server now (``dlkata grade``: before it imports torch), warmed for
+    ``exercises`` (all if empty); the grader's ``ForkServer`` adopts it on first use. A batch grader has
+    one already: the fork server that forked it."""
     global _early
     if _early is None:
-        _early = _inherited() or launch(exercises)
+        _early = launch(exercises)
 
 
 def adopt() -> Connection | None:
@@ -180,6 +196,41 @@ def _spawn(controls: list[socket.socket], netns: dict[socket.socket, int | None]
             os._exit(70)
     os.close(fd)
     _workdirs[pid] = spec["workdir"]
+    return pid
+
+
+def _fork_grader(server: _Server, spec: dict, requests: int, replies: int) -> int:
+    """Fork a batch grader: it gets a control socket of its own on this server (and a pidfd of it, to see
+    it go), keeps none of the others, and runs ``grader.batch.worker_main`` until its requests end."""
+    for exercise_id in spec["exercises"]:  # what it would import itself (its preload), imported once here
+        server.later.exercise(exercise_id)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pidfd = os.pidfd_open(os.getpid())
+    pid = os.fork()
+    if pid == 0:  # the grader
+        code = 70
+        try:
+            ours.close()
+            for control in server.clients:
+                control.close()
+            for netns in server.netns.values():
+                if netns is not None:
+                    os.close(netns)
+            os.environ.update(spec["env"])
+            global _early
+            _early = (Peer(pidfd), theirs)  # what its ForkServer adopts
+            from grader.batch import worker_main
+
+            code = worker_main(requests, replies, spec["exercises"])
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    for fd in (pidfd, requests, replies):
+        os.close(fd)
+    theirs.close()
+    server.clients.append(ours)
+    server.graders.add(pid)
     return pid
 
 
@@ -416,6 +467,7 @@ class _Server:
         self.later = later
         self.clients = [launcher]
         self.live: dict[int, socket.socket] = {}  # sandbox pid -> the client that spawned it
+        self.graders: set[int] = set()  # the batch graders forked here (children, never orphans)
         self.netns: dict[socket.socket, int | None] = {}  # client -> its sandboxes' network namespace
         self.released = False  # released sandboxes (or what they started) may still be running
 
@@ -428,7 +480,7 @@ class _Server:
                 # idle: released sandboxes are killed and reaped while the graders run their tests,
                 # without ever making a request wait for a dying process
                 if self.released:
-                    self.released = bool(_signal_orphans(set(self.live)))
+                    self.released = bool(_signal_orphans(self.kept()))
                 if self.later.pending:
                     self.later.step()
                 continue
@@ -451,13 +503,21 @@ class _Server:
     def answer(self, client: socket.socket) -> bool:
         """Serve one request; False once the client has gone (or does not speak the protocol)."""
         try:
-            data, fds, _flags, _addr = socket.recv_fds(client, MAX_MESSAGE, 1)
+            data, fds, _flags, _addr = socket.recv_fds(client, MAX_MESSAGE, 2)  # two: a grader's pipes
             if not data:
                 return False
             request = json.loads(data)
             kind = request[0]
             if kind == "client" and client is self.launcher:
                 self.clients.append(socket.socket(fileno=fds[0]))
+                return True
+            if kind == "grader" and client is self.launcher:
+                pid = _fork_grader(self, request[1], *fds)
+                grader = os.pidfd_open(pid)
+                try:
+                    socket.send_fds(client, [json.dumps(["pid", pid]).encode()], [grader])
+                finally:
+                    os.close(grader)
                 return True
             reply = self.reply(client, kind, request, fds)
             if reply is not None:
@@ -487,13 +547,18 @@ class _Server:
             return ["isolation", available_isolation()]
         if kind == "sweep":
             self.released = False
-            return ["swept", _kill_orphans(set(self.live))]
+            return ["swept", _kill_orphans(self.kept())]
         if kind != "reap":
             raise ValueError(kind)
         self.live.pop(request[1], None)
+        self.graders.discard(request[1])
         status = _reap(request[1])
-        _kill_orphans(set(self.live))
+        _kill_orphans(self.kept())
         return ["status", status]
+
+    def kept(self) -> set[int]:
+        """The children that are not orphans: live sandboxes and the batch's graders."""
+        return set(self.live) | self.graders
 
 
 def main(control_fd: int) -> None:
@@ -507,4 +572,6 @@ def main(control_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    from grader import zygote  # run as that module, not a copy named __main__: its graders adopt it
+
+    zygote.main(int(sys.argv[1]))

@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -367,6 +368,72 @@ def test_a_learner_past_the_timeout_gets_a_row_and_its_sandbox_dies_mid_batch(tm
     assert rows["sleeper"].error == "grading took longer than 30 s"
     assert rows["reference"].result["score"] == rows["reference"].result["max_score"] > 0
     assert not left_running, "a killed worker's sandbox outlived it"
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _children_of(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def test_batch_graders_are_forked_by_the_shared_fork_server_and_use_it(tmp_path):
+    """A batch's graders are forked by its fork server (so they start with torch imported) and ask that
+    same server for their sandboxes: a grader that started a fork server of its own would have a child."""
+    solved = tmp_path / "solved"
+    (solved / "softmax").mkdir(parents=True)
+    (solved / "softmax" / "softmax.py").write_bytes((KIT / "solutions" / "softmax" / "softmax.py").read_bytes())
+    try:
+        graders = [batch._borrow(("softmax",)) for _ in range(2)]
+        fork_server = batch._shared.process.pid
+        for n, grader in enumerate(graders):
+            assert _parent(grader.pid) == fork_server, "a batch grader was not forked by the fork server"
+            assert grader.grade(solved, tmp_path / f"{n}.json", 120) == ""
+            result = json.loads((tmp_path / f"{n}.json").read_text(encoding="utf-8"))
+            assert result["score"] == result["max_score"] > 0
+            assert _children_of(grader.pid) == [], "a batch grader started processes of its own"
+        for grader in graders:
+            batch._give_back(grader)
+    finally:
+        batch.close_workers()
+
+
+def test_a_batch_grader_that_dies_gives_its_exit_code_and_spares_the_others(tmp_path):
+    """A grader killed from outside (the OOM killer, say): its learner's row gives the exit code, and the
+    fork server, which kills orphans while idle, leaves the other grader running."""
+    solved = tmp_path / "solved"
+    (solved / "softmax").mkdir(parents=True)
+    (solved / "softmax" / "softmax.py").write_bytes((KIT / "solutions" / "softmax" / "softmax.py").read_bytes())
+    try:
+        doomed, other = batch._borrow(("softmax",)), batch._borrow(("softmax",))
+        os.kill(doomed.pid, signal.SIGKILL)
+        assert doomed.grade(solved, tmp_path / "doomed.json", 120) == "the grader process died (exit code -9)"
+        batch._give_back(doomed)
+        assert not doomed.alive and not Path(f"/proc/{doomed.pid}").exists(), "a dead grader was not reaped"
+        assert other.grade(solved, tmp_path / "other.json", 120) == ""
+        assert json.loads((tmp_path / "other.json").read_text(encoding="utf-8"))["score"] > 0
+        batch._give_back(other)
+    finally:
+        batch.close_workers()
+
+
+def test_only_the_batch_may_have_the_fork_server_fork_a_grader():
+    """A grader's control socket (what a compromised grader holds) cannot ask for an unsandboxed process:
+    the fork server hangs up on it and forks nothing."""
+    shared = zygote.Shared()
+    try:
+        control = shared.client()
+        before = _children_of(shared.process.pid)
+        requests, replies = os.pipe()
+        socket.send_fds(control, [json.dumps(["grader", {"exercises": [], "env": {}}]).encode()],
+                               [requests, replies])
+        control.settimeout(30)
+        assert control.recv(1 << 16) == b"", "the fork server answered a grader's request for a grader"
+        assert _children_of(shared.process.pid) == before
+        assert shared.alive()
+    finally:
+        shared.close()
 
 
 # -- Dask ----------------------------------------------------------------------------------------
