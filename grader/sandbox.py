@@ -13,6 +13,7 @@ quick ``check`` and plain ``pytest exercises/<id>``, where a fast start matters 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -293,6 +294,10 @@ def serve(conn, spec: dict, guard: Guard | None = None, netns: int | None = None
     ``guard``: the spec's guard as the fork server prepared it (wrappers made, not installed); ``netns``:
     its grader's network namespace (``isolation.network_namespace``), entered and then closed."""
     os.setsid()  # its own process group, so the grader can kill it and everything it started
+    # The cores its grader may use: a batch with a grader on every core pins each to one, with its
+    # sandboxes, so that a grader and its sandbox hand over on one core, warm.
+    with contextlib.suppress(OSError):  # best effort: a core taken away since
+        os.sched_setaffinity(0, spec["cpus"])
     workdir = Path(spec["workdir"])
     for file in spec["probe_files"]:  # before the hidden tests' folder disappears from view
         _probe_function(file, None)
@@ -364,7 +369,8 @@ class Sandbox:
         self.spec = {"module_path": str(self.module_path), "module_name": module_name,
                      "probe_files": tuple(probe_files), "writable": [os.path.realpath(p) for p in writable],
                      "forbidden": tuple(forbidden), "forbidden_aten": tuple(forbidden_aten),
-                     "limits": vars(limits or Limits(cpu_s=max(120.0, timeout_s * 20)))}
+                     "limits": vars(limits or Limits(cpu_s=max(120.0, timeout_s * 20))),
+                     "cpus": sorted(os.sched_getaffinity(0))}  # its grader's: see serve
         self.timeout_s = timeout_s
         self.inline = inline
         self.spares = spares

@@ -380,15 +380,19 @@ def _children_of(pid: int) -> list[int]:
 
 def test_batch_graders_are_forked_by_the_shared_fork_server_and_use_it(tmp_path):
     """A batch's graders are forked by its fork server (so they start with torch imported) and ask that
-    same server for their sandboxes: a grader that started a fork server of its own would have a child."""
+    same server for their sandboxes: a grader that started a fork server of its own would have a child.
+    Pinned (a grader on every core), they take a core each."""
     solved = tmp_path / "solved"
     (solved / "softmax").mkdir(parents=True)
     (solved / "softmax" / "softmax.py").write_bytes((KIT / "solutions" / "softmax" / "softmax.py").read_bytes())
+    cores = sorted(os.sched_getaffinity(0))
     try:
-        graders = [batch._borrow(("softmax",)) for _ in range(2)]
+        graders = [batch._borrow(("softmax",), pin=True) for _ in range(2)]
+        assert sorted(g.core for g in graders) == sorted((cores * 2)[:2]), "two graders share a core"
         fork_server = batch._shared.process.pid
         for n, grader in enumerate(graders):
             assert _parent(grader.pid) == fork_server, "a batch grader was not forked by the fork server"
+            assert os.sched_getaffinity(grader.pid) == {grader.core}, "a pinned grader runs on other cores"
             assert grader.grade(solved, tmp_path / f"{n}.json", 120) == ""
             result = json.loads((tmp_path / f"{n}.json").read_text(encoding="utf-8"))
             assert result["score"] == result["max_score"] > 0
@@ -397,6 +401,28 @@ def test_batch_graders_are_forked_by_the_shared_fork_server_and_use_it(tmp_path)
             batch._give_back(grader)
     finally:
         batch.close_workers()
+
+
+def probe_cores(module):
+    return sorted(os.sched_getaffinity(0))
+
+
+def test_a_sandbox_runs_on_the_cores_of_its_grader(tmp_path):
+    """A grader pinned to one core (a batch's, with a grader on every core) gets its sandboxes on it."""
+    module = tmp_path / "pinned.py"
+    module.write_text("VALUE = 1\n")
+    cores = os.sched_getaffinity(0)
+    one = {max(cores)}
+    sandbox.fork_server()  # started on every core, before the grader is pinned
+    os.sched_setaffinity(0, one)
+    try:
+        box = Sandbox(module, "pinned", timeout_s=30, probe_files=(__file__,))
+        try:
+            assert box.run(probe_cores) == sorted(one), "a sandbox runs on cores its grader may not use"
+        finally:
+            box.close()
+    finally:
+        os.sched_setaffinity(0, cores)
 
 
 def test_a_batch_grader_that_dies_gives_its_exit_code_and_spares_the_others(tmp_path):
