@@ -176,17 +176,24 @@ def _reap(pid: int, wait_s: float = 3.0) -> int | None:
         time.sleep(0.005)
 
 
+def _drop_inherited(controls: list[socket.socket], netns: dict[socket.socket, int | None],
+                    own: int | None = None) -> None:
+    """In a child just forked: close every control socket of this server, and every grader's network
+    namespace but ``own``."""
+    for control in controls:
+        control.close()
+    for other in netns.values():
+        if other is not None and other != own:
+            os.close(other)
+
+
 def _spawn(controls: list[socket.socket], netns: dict[socket.socket, int | None], spec: dict, fd: int,
            guard: Guard, own: int | None) -> int:
     spec = {**spec, "workdir": tempfile.mkdtemp(prefix="dlkata-sandbox-")}  # its private working directory
     pid = os.fork()
     if pid == 0:  # the sandbox
         try:
-            for control in controls:  # a sandbox must never speak for a grader
-                control.close()
-            for other in netns.values():  # nor keep any grader's network namespace but its own
-                if other is not None and other != own:
-                    os.close(other)
+            _drop_inherited(controls, netns, own)  # a sandbox must never speak for a grader
             from multiprocessing.connection import Connection
 
             from grader.sandbox import serve
@@ -211,11 +218,7 @@ def _fork_grader(server: _Server, spec: dict, requests: int, replies: int) -> in
         code = 70
         try:
             ours.close()
-            for control in server.clients:
-                control.close()
-            for netns in server.netns.values():
-                if netns is not None:
-                    os.close(netns)
+            _drop_inherited(server.clients, server.netns)
             os.environ.update(spec["env"])
             global _early
             _early = (Peer(pidfd), theirs)  # what its ForkServer adopts

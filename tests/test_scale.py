@@ -378,13 +378,19 @@ def _children_of(pid: int) -> list[int]:
     return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
 
 
-def test_batch_graders_are_forked_by_the_shared_fork_server_and_use_it(tmp_path):
+@pytest.fixture
+def solved(tmp_path) -> Path:
+    """A submission of the softmax reference."""
+    (tmp_path / "solved" / "softmax").mkdir(parents=True)
+    (tmp_path / "solved" / "softmax" / "softmax.py").write_bytes(
+        (KIT / "solutions" / "softmax" / "softmax.py").read_bytes())
+    return tmp_path / "solved"
+
+
+def test_batch_graders_are_forked_by_the_shared_fork_server_and_use_it(tmp_path, solved):
     """A batch's graders are forked by its fork server (so they start with torch imported) and ask that
     same server for their sandboxes: a grader that started a fork server of its own would have a child.
     Pinned (a grader on every core), they take a core each."""
-    solved = tmp_path / "solved"
-    (solved / "softmax").mkdir(parents=True)
-    (solved / "softmax" / "softmax.py").write_bytes((KIT / "solutions" / "softmax" / "softmax.py").read_bytes())
     cores = sorted(os.sched_getaffinity(0))
     try:
         graders = [batch._borrow(("softmax",), pin=True) for _ in range(2)]
@@ -425,12 +431,9 @@ def test_a_sandbox_runs_on_the_cores_of_its_grader(tmp_path):
         os.sched_setaffinity(0, cores)
 
 
-def test_a_batch_grader_that_dies_gives_its_exit_code_and_spares_the_others(tmp_path):
+def test_a_batch_grader_that_dies_gives_its_exit_code_and_spares_the_others(tmp_path, solved):
     """A grader killed from outside (the OOM killer, say): its learner's row gives the exit code, and the
     fork server, which kills orphans while idle, leaves the other grader running."""
-    solved = tmp_path / "solved"
-    (solved / "softmax").mkdir(parents=True)
-    (solved / "softmax" / "softmax.py").write_bytes((KIT / "solutions" / "softmax" / "softmax.py").read_bytes())
     try:
         doomed, other = batch._borrow(("softmax",)), batch._borrow(("softmax",))
         os.kill(doomed.pid, signal.SIGKILL)
